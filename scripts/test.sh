@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The README's test command: installs what is missing, builds, runs every test.
+# Tests that need a GPU report themselves as skipped where there is none.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+scripts/build.sh "$@"
+ctest --test-dir build --output-on-failure -j "$(nproc)"

@@ -1,0 +1,166 @@
+#pragma once
+// The formulas of the element-wise ops, written once for the CPU and the GPU.
+//
+// Note [One formula, two devices]
+// Each op is a tiny struct with a KILN_HD operator(). The CPU kernels in
+// tensor/cpu/elementwise.cpp and the CUDA kernels in cuda/elementwise.cu both
+// instantiate these same structs, so the two backends cannot disagree on a formula.
+// Only C math functions that exist in host libm and in CUDA device code are used
+// (expf/exp, log1pf/log1p, erff/erf, ...), through the overloads below.
+#include <cmath>
+#include <cstdint>
+
+#ifndef KILN_HD
+#ifdef __CUDACC__
+#define KILN_HD __host__ __device__
+#else
+#define KILN_HD
+#endif
+#endif
+
+namespace kiln::math {
+
+// float/double overloads of the C math library that compile on host and device.
+KILN_HD inline float exp(float x) { return ::expf(x); }
+KILN_HD inline double exp(double x) { return ::exp(x); }
+KILN_HD inline float log(float x) { return ::logf(x); }
+KILN_HD inline double log(double x) { return ::log(x); }
+KILN_HD inline float log1p(float x) { return ::log1pf(x); }
+KILN_HD inline double log1p(double x) { return ::log1p(x); }
+KILN_HD inline float expm1(float x) { return ::expm1f(x); }
+KILN_HD inline double expm1(double x) { return ::expm1(x); }
+KILN_HD inline float sqrt(float x) { return ::sqrtf(x); }
+KILN_HD inline double sqrt(double x) { return ::sqrt(x); }
+KILN_HD inline float sin(float x) { return ::sinf(x); }
+KILN_HD inline double sin(double x) { return ::sin(x); }
+KILN_HD inline float cos(float x) { return ::cosf(x); }
+KILN_HD inline double cos(double x) { return ::cos(x); }
+KILN_HD inline float tanh(float x) { return ::tanhf(x); }
+KILN_HD inline double tanh(double x) { return ::tanh(x); }
+KILN_HD inline float erf(float x) { return ::erff(x); }
+KILN_HD inline double erf(double x) { return ::erf(x); }
+KILN_HD inline float pow(float x, float y) { return ::powf(x, y); }
+KILN_HD inline double pow(double x, double y) { return ::pow(x, y); }
+KILN_HD inline std::int64_t pow(std::int64_t x, std::int64_t y) {
+  std::int64_t r = 1;
+  for (std::int64_t i = 0; i < y; ++i) r *= x;
+  return r;
+}
+
+}  // namespace kiln::math
+
+namespace kiln {
+
+// X-macro lists: each entry is (EnumName, "op name"). They generate the op enums, the
+// names used in errors, and the enum -> functor switches of both backends.
+#define KILN_UNARY_OPS(X)                   \
+  X(Neg, "neg") X(Exp, "exp") X(Log, "log") \
+  X(Log1p, "log1p") X(Expm1, "expm1")       \
+  X(Sqrt, "sqrt") X(Rsqrt, "rsqrt")         \
+  X(Abs, "abs") X(Sign, "sign")             \
+  X(Sin, "sin") X(Cos, "cos")               \
+  X(Tanh, "tanh") X(Sigmoid, "sigmoid")     \
+  X(Silu, "silu") X(Gelu, "gelu")           \
+  X(Relu, "relu") X(Erf, "erf")             \
+  X(Square, "square") X(Reciprocal, "reciprocal")
+
+#define KILN_BINARY_OPS(X)                                          \
+  X(Add, "add") X(Sub, "sub") X(Mul, "mul") X(Div, "div")           \
+  X(Pow, "pow") X(Maximum, "maximum") X(Minimum, "minimum")         \
+  X(Eq, "eq") X(Ne, "ne") X(Lt, "lt") X(Le, "le") X(Gt, "gt") X(Ge, "ge")
+
+#define KILN_ENUM_ENTRY(name, str) name,
+enum class UnaryOp { KILN_UNARY_OPS(KILN_ENUM_ENTRY) };
+enum class BinaryOp { KILN_BINARY_OPS(KILN_ENUM_ENTRY) };
+#undef KILN_ENUM_ENTRY
+
+const char* op_name(UnaryOp op);
+const char* op_name(BinaryOp op);
+// Ops that only make sense on floating types (exp, sigmoid, ...); int64 is refused.
+bool is_floating_only(UnaryOp op);
+
+namespace fn {
+
+// ---- unary ----------------------------------------------------------------------
+struct Neg { template <class T> KILN_HD T operator()(T x) const { return -x; } };
+struct Exp { template <class T> KILN_HD T operator()(T x) const { return math::exp(x); } };
+struct Log { template <class T> KILN_HD T operator()(T x) const { return math::log(x); } };
+struct Log1p { template <class T> KILN_HD T operator()(T x) const { return math::log1p(x); } };
+struct Expm1 { template <class T> KILN_HD T operator()(T x) const { return math::expm1(x); } };
+struct Sqrt { template <class T> KILN_HD T operator()(T x) const { return math::sqrt(x); } };
+struct Rsqrt {
+  template <class T> KILN_HD T operator()(T x) const { return T(1) / math::sqrt(x); }
+};
+struct Abs { template <class T> KILN_HD T operator()(T x) const { return x < T(0) ? -x : x; } };
+struct Sign {
+  template <class T> KILN_HD T operator()(T x) const { return T((x > T(0)) - (x < T(0))); }
+};
+struct Sin { template <class T> KILN_HD T operator()(T x) const { return math::sin(x); } };
+struct Cos { template <class T> KILN_HD T operator()(T x) const { return math::cos(x); } };
+struct Tanh { template <class T> KILN_HD T operator()(T x) const { return math::tanh(x); } };
+// 1/(1+e^-x) overflows e^-x for very negative x; the two-branch form never does.
+struct Sigmoid {
+  template <class T> KILN_HD T operator()(T x) const {
+    if (x >= T(0)) return T(1) / (T(1) + math::exp(-x));
+    const T e = math::exp(x);
+    return e / (T(1) + e);
+  }
+};
+struct Silu { template <class T> KILN_HD T operator()(T x) const { return x * Sigmoid{}(x); } };
+// The exact GELU, x Φ(x), as PyTorch's default (approximate='none').
+struct Gelu {
+  template <class T> KILN_HD T operator()(T x) const {
+    return T(0.5) * x * (T(1) + math::erf(x * T(0.70710678118654752440)));
+  }
+};
+struct Relu { template <class T> KILN_HD T operator()(T x) const { return x > T(0) ? x : T(0); } };
+struct Erf { template <class T> KILN_HD T operator()(T x) const { return math::erf(x); } };
+struct Square { template <class T> KILN_HD T operator()(T x) const { return x * x; } };
+struct Reciprocal { template <class T> KILN_HD T operator()(T x) const { return T(1) / x; } };
+
+// ---- binary ---------------------------------------------------------------------
+struct Add { template <class T> KILN_HD T operator()(T a, T b) const { return a + b; } };
+struct Sub { template <class T> KILN_HD T operator()(T a, T b) const { return a - b; } };
+struct Mul { template <class T> KILN_HD T operator()(T a, T b) const { return a * b; } };
+struct Div { template <class T> KILN_HD T operator()(T a, T b) const { return a / b; } };
+struct Pow { template <class T> KILN_HD T operator()(T a, T b) const { return math::pow(a, b); } };
+// NaN propagates, as in torch.maximum.
+struct Maximum {
+  template <class T> KILN_HD T operator()(T a, T b) const { return (a > b || a != a) ? a : b; }
+};
+struct Minimum {
+  template <class T> KILN_HD T operator()(T a, T b) const { return (a < b || a != a) ? a : b; }
+};
+struct Eq { template <class T> KILN_HD T operator()(T a, T b) const { return T(a == b); } };
+struct Ne { template <class T> KILN_HD T operator()(T a, T b) const { return T(a != b); } };
+struct Lt { template <class T> KILN_HD T operator()(T a, T b) const { return T(a < b); } };
+struct Le { template <class T> KILN_HD T operator()(T a, T b) const { return T(a <= b); } };
+struct Gt { template <class T> KILN_HD T operator()(T a, T b) const { return T(a > b); } };
+struct Ge { template <class T> KILN_HD T operator()(T a, T b) const { return T(a >= b); } };
+
+}  // namespace fn
+
+// Calls f(functor) with the functor struct of `op`: the one enum -> formula switch.
+template <class F>
+KILN_HD decltype(auto) with_unary_functor(UnaryOp op, F&& f) {
+  switch (op) {
+#define KILN_CASE(name, str) \
+  case UnaryOp::name: return f(fn::name{});
+    KILN_UNARY_OPS(KILN_CASE)
+#undef KILN_CASE
+  }
+  return f(fn::Neg{});
+}
+
+template <class F>
+KILN_HD decltype(auto) with_binary_functor(BinaryOp op, F&& f) {
+  switch (op) {
+#define KILN_CASE(name, str) \
+  case BinaryOp::name: return f(fn::name{});
+    KILN_BINARY_OPS(KILN_CASE)
+#undef KILN_CASE
+  }
+  return f(fn::Add{});
+}
+
+}  // namespace kiln
