@@ -17,17 +17,28 @@
 //   backward input   dcol_g (K x HWo)       = W_gᵀ @ dout_g, then col2im: every entry of
 //                    dcol is added back to the input pixel im2col read it from (col2im is
 //                    the adjoint of im2col; a pixel read by several windows gets the sum)
-//   backward weight  dW_g   (C_out/g x K)   = Σ_images dout_g @ col_gᵀ
+//   backward weight  dW_gᵀ  (K x C_out/g)   = Σ_images col_g @ dout_gᵀ
 //
-// so the whole convolution is one GEMM per image and group (tensor/cpu/gemm.h). A 1x1
-// convolution with stride 1 and no padding needs no unfolding at all: col is the input
-// itself, (C_in x H·W).
+// so the whole convolution is a few GEMMs (tensor/cpu/gemm.h). The weight gradient is
+// summed transposed: GEMM packs the large operand, col, much faster as a plain A than as
+// a transposed B, which makes it about twice as fast; one small transpose at the end puts
+// dW back in (C_out, C_in/g, KH, KW) order. A 1x1 convolution with stride 1 and no
+// padding needs no unfolding: col is the input itself, (C_in x H·W).
 //
-// Cache tiles: col is KH·KW times larger than the image (a 96-channel 32x32 image with a
-// 3x3 kernel unfolds into 3.4 MiB), so writing it whole and then multiplying would send
-// it through L3 twice. Instead the output rows are cut into tiles whose col (about
-// kColTileBytes) stays in L2 between im2col writing it and the GEMM packing it; the GEMM
-// of one tile writes the matching columns of the output (ldc = H_out·W_out).
+// Note [Conv tiles]
+// ~~~~~~~~~~~~~~~~~
+// The columns of col are cut into tiles of about kColTileBytes, so that a tile stays in
+// L2 between im2col writing it and the GEMM packing it (a 96-channel 32x32 image with a
+// 3x3 kernel unfolds into 3.4 MiB: written whole, it would go through L3 twice):
+//   - a large image is cut into bands of output rows; the GEMM of a band writes the
+//     matching columns of the output directly (ldc = H_out·W_out);
+//   - small images (8x8, 16x16 in a U-Net) are grouped, several whole images side by
+//     side in one col, because a GEMM with only 64 columns runs at half speed. The
+//     output (or output gradient) of such a tile is then a (C_out x images·HWo) matrix
+//     that is copied to (or gathered from) the images' own (C_out, HWo) blocks.
+// A GEMM computes each output element as the same dot product whatever else is in its
+// tile, so the tiling changes nothing in the forward and input gradient; in the weight
+// gradient it sets the summation order, so there it depends only on N (see below).
 //
 // Note [Threads in conv]
 // ~~~~~~~~~~~~~~~~~~~~~~
@@ -36,19 +47,18 @@
 // split across the OpenMP threads instead: each thread unfolds its own images into its
 // own col buffer and calls gemm, which runs single-threaded inside a parallel region
 // (gemm.cpp checks omp_in_parallel()). When the batch is too small to share (sampling a
-// single image), images go one at a time and gemm uses the threads. Images never write
+// single image), the tiles go one at a time and gemm uses the threads. Images never write
 // the same output, so forward and input gradient do not depend on the thread count. The
 // weight gradient sums over images: the batch is cut into a fixed number of chunks (a
-// function of N only), each chunk sums its images in order into its own buffer, and the
-// chunk buffers are added in order at the end, so it does not depend on the thread
-// count either.
+// function of N only), each chunk sums its images, tile by tile in order, into its own
+// buffer, and the chunk buffers are added in order at the end, so it does not depend on
+// the thread count either.
 #include "tensor/cpu/conv.h"
 
 #include <omp.h>
 
 #include <algorithm>
 #include <cstddef>
-#include <cstring>
 #include <memory>
 #include <new>
 
@@ -57,28 +67,29 @@
 namespace kiln::cpu {
 namespace {
 
-// The col tile of one GEMM: about half of a 2 MiB L2, leaving room for the packed
-// weight block and the output tile.
-constexpr std::size_t kColTileBytes = 768 * 1024;
+// The col tile of one GEMM: about a third of a 2 MiB L2, leaving room for GEMM's packed
+// copy of it, the packed weight block and the output tile.
+constexpr std::int64_t kColTileBytes = 768 * 1024;
 // The weight gradient is summed in at most this many chunks of the batch.
 constexpr std::int64_t kWeightChunks = 8;
 
 // A grow-only scratch buffer aligned to a cache line, one per thread and slot, kept
 // between calls so that steady-state training allocates (and page-faults) nothing.
-enum class Slot { Col, Partial };
+enum class Slot { Col, Gather, Partial };
 
 template <class T, Slot S>
-T* scratch(std::size_t count) {
+T* scratch(std::int64_t count) {
   struct Buffer {
     struct Free {
       void operator()(T* p) const { ::operator delete[](p, std::align_val_t(64)); }
     };
     std::unique_ptr<T, Free> data;
-    std::size_t capacity = 0;
+    std::int64_t capacity = 0;
   };
   thread_local Buffer buffer;
   if (buffer.capacity < count) {
-    buffer.data.reset(static_cast<T*>(::operator new[](count * sizeof(T), std::align_val_t(64))));
+    const auto bytes = static_cast<std::size_t>(count) * sizeof(T);
+    buffer.data.reset(static_cast<T*>(::operator new[](bytes, std::align_val_t(64))));
     buffer.capacity = count;
   }
   return buffer.data.get();
@@ -92,6 +103,7 @@ bool split_across_threads(std::int64_t items) {
   return threads > 1 && items >= threads && (items % threads == 0 || items >= 4 * threads);
 }
 
+// fn(i) for every item, the items split across the threads when that pays.
 template <class Fn>
 void for_each_item(std::int64_t items, Fn&& fn) {
   if (split_across_threads(items)) {
@@ -102,18 +114,64 @@ void for_each_item(std::int64_t items, Fn&& fn) {
   }
 }
 
+// fn(n0, n1) on contiguous shares of the images [0, n), one per thread when that pays.
+template <class Fn>
+void for_each_share(std::int64_t n, Fn&& fn) {
+  if (split_across_threads(n)) {
+#pragma omp parallel
+    {
+      const std::int64_t t = omp_get_thread_num(), parts = omp_get_num_threads();
+      fn(n * t / parts, n * (t + 1) / parts);
+    }
+  } else {
+    fn(std::int64_t{0}, n);
+  }
+}
+
 bool is_pointwise(const Conv2dParams& p) {
   return p.KH == 1 && p.KW == 1 && p.stride_h == 1 && p.stride_w == 1 && p.pad_h == 0 &&
          p.pad_w == 0;
 }
 
-// Output rows per col tile (Note [Convolution as GEMM]).
+// Note [Conv tiles]: whole images per tile (when > 1) or output rows per tile.
+struct Tiling {
+  std::int64_t images = 1, rows = 1;
+};
+
 template <class T>
-std::int64_t tile_rows(const Conv2dParams& p) {
+Tiling tiling_of(const Conv2dParams& p) {
+  const std::int64_t col_rows = p.C_in * p.KH * p.KW;
+  const std::int64_t image_bytes =
+      std::max<std::int64_t>(col_rows * p.H_out * p.W_out * static_cast<std::int64_t>(sizeof(T)), 1);
+  if (2 * image_bytes <= kColTileBytes) return {kColTileBytes / image_bytes, p.H_out};
   const std::int64_t row_bytes =
-      p.C_in * p.KH * p.KW * p.W_out * static_cast<std::int64_t>(sizeof(T));
-  const std::int64_t rows = static_cast<std::int64_t>(kColTileBytes) / std::max<std::int64_t>(row_bytes, 1);
-  return std::clamp<std::int64_t>(rows, 1, std::max<std::int64_t>(p.H_out, 1));
+      std::max<std::int64_t>(col_rows * p.W_out * static_cast<std::int64_t>(sizeof(T)), 1);
+  return {1, std::clamp<std::int64_t>(kColTileBytes / row_bytes, 1, std::max<std::int64_t>(p.H_out, 1))};
+}
+
+// One tile: `count` images from n0 (all their rows), or output rows [oh0, oh1) of image n0.
+struct Tile {
+  std::int64_t n0, count, oh0, oh1;
+  std::int64_t band(const Conv2dParams& p) const { return (oh1 - oh0) * p.W_out; }  // columns per image
+  std::int64_t cols(const Conv2dParams& p) const { return count * band(p); }
+};
+
+// fn(tile) for the tiles of images [n0, n1), in order; groups of whole images are made
+// as even as possible.
+template <class Fn>
+void for_each_tile(const Conv2dParams& p, const Tiling& t, std::int64_t n0, std::int64_t n1,
+                   Fn&& fn) {
+  if (t.images > 1) {
+    const std::int64_t count = n1 - n0, tiles = (count + t.images - 1) / t.images;
+    for (std::int64_t i = 0; i < tiles; ++i) {
+      const std::int64_t a = n0 + count * i / tiles, b = n0 + count * (i + 1) / tiles;
+      fn(Tile{a, b - a, 0, p.H_out});
+    }
+    return;
+  }
+  for (std::int64_t n = n0; n < n1; ++n)
+    for (std::int64_t oh0 = 0; oh0 < p.H_out; oh0 += t.rows)
+      fn(Tile{n, 1, oh0, std::min(p.H_out, oh0 + t.rows)});
 }
 
 // The output columns ow whose input column ow·s_w + off lies in [0, W): [lo, hi).
@@ -129,32 +187,88 @@ ValidRange valid_range(std::int64_t off, std::int64_t stride, std::int64_t in,
   return {lo, hi};
 }
 
-// col (C_in·KH·KW, (oh1 - oh0)·W_out) = the columns of output rows [oh0, oh1) of one
-// image x (C_in, H, W).
+// Note [Fast im2col]
+// ~~~~~~~~~~~~~~~~~
+// Row by row, im2col copies W_out values at a time: for the 8x8 and 32x32 images of a
+// U-Net that is mostly loop overhead. With stride 1 and W_out == W (the usual "same"
+// convolution), output row oh + 1 reads input row ih + 1 at the same column offset, and
+// both the col rows and the input rows are W apart, so the rows of one weight position
+// (ci, kh, kw) form one contiguous copy, shifted by off_w. The columns that fall into the
+// padding would then hold values of the neighbouring input row; they are zeroed after
+// the copy (im2col) or before the add (col2im, whose col is scratch), which is exact.
+
+// The window of weight position (kh, kw) for output rows [oh0, oh1): the output rows
+// [a, b) whose input row lies in [0, H), and the output columns [lo, hi) whose input
+// column lies in [0, W). Input (ih, iw) = (oh·s_h + off_h, ow·s_w + off_w).
+struct Window {
+  std::int64_t a, b, lo, hi, off_h, off_w;
+};
+Window window_of(const Conv2dParams& p, std::int64_t kh, std::int64_t kw, std::int64_t oh0,
+                 std::int64_t oh1) {
+  Window w;
+  w.off_h = kh * p.dilation_h - p.pad_h;
+  w.off_w = kw * p.dilation_w - p.pad_w;
+  const ValidRange rows = valid_range(w.off_h, p.stride_h, p.H, p.H_out);
+  const ValidRange cols = valid_range(w.off_w, p.stride_w, p.W, p.W_out);
+  w.a = std::clamp(rows.lo, oh0, oh1);
+  w.b = std::clamp(rows.hi, w.a, oh1);
+  w.lo = cols.lo, w.hi = cols.hi;
+  return w;
+}
+
+bool rows_contiguous(const Conv2dParams& p) {
+  return p.stride_h == 1 && p.stride_w == 1 && p.W_out == p.W;
+}
+
+// Zeroes columns [0, lo) and [hi, Wo) of `rows` rows of Wo values (column by column: the
+// runs are a value or two long, and a memset call per run would cost more than the copy).
 template <class T>
-void im2col(const Conv2dParams& p, const T* x, std::int64_t oh0, std::int64_t oh1, T* col) {
-  const std::int64_t ncols = (oh1 - oh0) * p.W_out;
-  for (std::int64_t c = 0; c < p.C_in; ++c) {
-    const T* xc = x + c * p.H * p.W;
-    for (std::int64_t kh = 0; kh < p.KH; ++kh) {
-      for (std::int64_t kw = 0; kw < p.KW; ++kw) {
-        T* dst = col + ((c * p.KH + kh) * p.KW + kw) * ncols;
-        const std::int64_t off_w = kw * p.dilation_w - p.pad_w;  // iw = ow·s_w + off_w
-        const auto [lo, hi] = valid_range(off_w, p.stride_w, p.W, p.W_out);
-        for (std::int64_t oh = oh0; oh < oh1; ++oh, dst += p.W_out) {
-          const std::int64_t ih = oh * p.stride_h - p.pad_h + kh * p.dilation_h;
-          if (ih < 0 || ih >= p.H) {
-            std::fill(dst, dst + p.W_out, T(0));
-            continue;
-          }
-          const T* row = xc + ih * p.W;
-          std::fill(dst, dst + lo, T(0));
-          if (p.stride_w == 1) {
-            std::memcpy(dst + lo, row + lo + off_w, static_cast<std::size_t>(hi - lo) * sizeof(T));
+void zero_columns(T* d, std::int64_t rows, std::int64_t Wo, std::int64_t lo, std::int64_t hi) {
+  for (std::int64_t ow = 0; ow < lo; ++ow)
+    for (std::int64_t r = 0; r < rows; ++r) d[r * Wo + ow] = T(0);
+  for (std::int64_t ow = hi; ow < Wo; ++ow)
+    for (std::int64_t r = 0; r < rows; ++r) d[r * Wo + ow] = T(0);
+}
+
+// col (C_in·KH·KW, (oh1 - oh0)·W_out), row r at col + r·ld, = the columns of output rows
+// [oh0, oh1) of one image x (C_in, H, W).
+template <class T>
+void im2col(const Conv2dParams& p, const T* __restrict x, std::int64_t oh0, std::int64_t oh1,
+            T* __restrict col, std::int64_t ld) {
+  const std::int64_t ncols = (oh1 - oh0) * p.W_out, Wo = p.W_out;
+  const bool contiguous = rows_contiguous(p);
+  for (std::int64_t kh = 0; kh < p.KH; ++kh) {
+    for (std::int64_t kw = 0; kw < p.KW; ++kw) {
+      const Window w = window_of(p, kh, kw, oh0, oh1);  // the same for every channel
+      const bool empty = w.lo >= w.hi || w.a >= w.b;     // only padding
+      const std::int64_t top = (w.a - oh0) * Wo, bottom = (w.b - oh0) * Wo;
+      const std::int64_t rows = w.b - w.a;
+      for (std::int64_t c = 0; c < p.C_in; ++c) {
+        const T* xc = x + c * p.H * p.W;
+        T* dst = col + ((c * p.KH + kh) * p.KW + kw) * ld;
+        if (empty) {
+          for (std::int64_t i = 0; i < ncols; ++i) dst[i] = T(0);
+          continue;
+        }
+        for (std::int64_t i = 0; i < top; ++i) dst[i] = T(0);  // rows above the input
+        for (std::int64_t i = bottom; i < ncols; ++i) dst[i] = T(0);  // rows below it
+        T* d = dst + top;
+        if (contiguous) {  // Note [Fast im2col]
+          // d[i] = xc[base + i]; base + lo >= 0 and the last index read is in row b - 1.
+          const std::int64_t base = (w.a + w.off_h) * p.W + w.off_w;
+          const std::int64_t end = rows * Wo - (Wo - w.hi);
+          for (std::int64_t i = w.lo; i < end; ++i) d[i] = xc[base + i];
+          zero_columns(d, rows, Wo, w.lo, w.hi);
+          continue;
+        }
+        zero_columns(d, rows, Wo, w.lo, w.hi);
+        for (std::int64_t r = 0; r < rows; ++r, d += Wo) {
+          const T* row = xc + ((w.a + r) * p.stride_h + w.off_h) * p.W + w.lo * p.stride_w + w.off_w;
+          if (p.stride_w == 2) {  // the downsampling convs: a constant stride vectorises
+            for (std::int64_t ow = w.lo; ow < w.hi; ++ow) d[ow] = row[(ow - w.lo) * 2];
           } else {
-            for (std::int64_t ow = lo; ow < hi; ++ow) dst[ow] = row[ow * p.stride_w + off_w];
+            for (std::int64_t ow = w.lo; ow < w.hi; ++ow) d[ow] = row[(ow - w.lo) * p.stride_w];
           }
-          std::fill(dst + hi, dst + p.W_out, T(0));
         }
       }
     }
@@ -162,26 +276,35 @@ void im2col(const Conv2dParams& p, const T* x, std::int64_t oh0, std::int64_t oh
 }
 
 // The adjoint of im2col: gx (C_in, H, W) += every entry of col (C_in·KH·KW,
-// (oh1 - oh0)·W_out) at the input pixel im2col read it from.
+// (oh1 - oh0)·W_out, row r at col + r·ld) at the input pixel im2col read it from. col is
+// scratch: the entries that im2col would have read from the padding may be zeroed
+// (Note [Fast im2col]).
 template <class T>
-void col2im(const Conv2dParams& p, const T* col, std::int64_t oh0, std::int64_t oh1, T* gx) {
-  const std::int64_t ncols = (oh1 - oh0) * p.W_out;
-  for (std::int64_t c = 0; c < p.C_in; ++c) {
-    T* gc = gx + c * p.H * p.W;
-    for (std::int64_t kh = 0; kh < p.KH; ++kh) {
-      for (std::int64_t kw = 0; kw < p.KW; ++kw) {
-        const T* src = col + ((c * p.KH + kh) * p.KW + kw) * ncols;
-        const std::int64_t off_w = kw * p.dilation_w - p.pad_w;
-        const auto [lo, hi] = valid_range(off_w, p.stride_w, p.W, p.W_out);
-        for (std::int64_t oh = oh0; oh < oh1; ++oh, src += p.W_out) {
-          const std::int64_t ih = oh * p.stride_h - p.pad_h + kh * p.dilation_h;
-          if (ih < 0 || ih >= p.H) continue;
-          T* row = gc + ih * p.W;
-          if (p.stride_w == 1) {
-            T* r = row + off_w;
-            for (std::int64_t ow = lo; ow < hi; ++ow) r[ow] += src[ow];
+void col2im(const Conv2dParams& p, T* __restrict col, std::int64_t oh0, std::int64_t oh1,
+            T* __restrict gx, std::int64_t ld) {
+  const std::int64_t Wo = p.W_out;
+  const bool contiguous = rows_contiguous(p);
+  for (std::int64_t kh = 0; kh < p.KH; ++kh) {
+    for (std::int64_t kw = 0; kw < p.KW; ++kw) {
+      const Window w = window_of(p, kh, kw, oh0, oh1);
+      if (w.lo >= w.hi || w.a >= w.b) continue;
+      const std::int64_t rows = w.b - w.a;
+      for (std::int64_t c = 0; c < p.C_in; ++c) {
+        T* gc = gx + c * p.H * p.W;
+        T* s = col + ((c * p.KH + kh) * p.KW + kw) * ld + (w.a - oh0) * Wo;
+        if (contiguous) {  // Note [Fast im2col]
+          zero_columns(s, rows, Wo, w.lo, w.hi);
+          const std::int64_t base = (w.a + w.off_h) * p.W + w.off_w;
+          const std::int64_t end = rows * Wo - (Wo - w.hi);
+          for (std::int64_t i = w.lo; i < end; ++i) gc[base + i] += s[i];
+          continue;
+        }
+        for (std::int64_t r = 0; r < rows; ++r, s += Wo) {
+          T* row = gc + ((w.a + r) * p.stride_h + w.off_h) * p.W + w.lo * p.stride_w + w.off_w;
+          if (p.stride_w == 2) {
+            for (std::int64_t ow = w.lo; ow < w.hi; ++ow) row[(ow - w.lo) * 2] += s[ow];
           } else {
-            for (std::int64_t ow = lo; ow < hi; ++ow) row[ow * p.stride_w + off_w] += src[ow];
+            for (std::int64_t ow = w.lo; ow < w.hi; ++ow) row[(ow - w.lo) * p.stride_w] += s[ow];
           }
         }
       }
@@ -205,135 +328,191 @@ T lane_sum(const T* x, std::int64_t n) {
   return total;
 }
 
+// The col of a tile (C_in·KH·KW x tile.cols, row stride ld = tile.cols): every image's
+// band side by side. For a 1x1 stride-1 convolution the unfolding is a plain copy.
+template <class T>
+void unfold_tile(const Conv2dParams& p, const T* input, const Tile& t, T* col) {
+  const std::int64_t ld = t.cols(p), band = t.band(p);
+  for (std::int64_t i = 0; i < t.count; ++i) {
+    const T* x = input + (t.n0 + i) * p.C_in * p.H * p.W;
+    if (is_pointwise(p)) {
+      for (std::int64_t c = 0; c < p.C_in; ++c)
+        std::copy_n(x + c * p.H * p.W + t.oh0 * p.W, band, col + c * ld + i * band);
+    } else {
+      im2col(p, x, t.oh0, t.oh1, col + i * band, ld);
+    }
+  }
+}
+
+// The rows of `out` (an (N, C, HWo) tensor) that a tile covers, as one (C x tile.cols)
+// matrix: for a single image a view (pointer + row stride HWo, no copy), else gathered
+// into `buffer`.
+template <class T>
+struct Block {
+  const T* data;
+  std::int64_t ld;
+};
+template <class T>
+Block<T> gather_tile(const Conv2dParams& p, const T* out, std::int64_t C, const Tile& t,
+                     T* buffer) {
+  const std::int64_t hw = p.H_out * p.W_out, band = t.band(p);
+  if (t.count == 1) return {out + t.n0 * C * hw + t.oh0 * p.W_out, hw};
+  const std::int64_t ld = t.cols(p);
+  for (std::int64_t i = 0; i < t.count; ++i)
+    for (std::int64_t c = 0; c < C; ++c)
+      std::copy_n(out + ((t.n0 + i) * C + c) * hw + t.oh0 * p.W_out, band, buffer + c * ld + i * band);
+  return {buffer, ld};
+}
+
 }  // namespace
 
 template <class T>
 void conv2d_forward(const Conv2dParams& p, const T* input, const T* weight, const T* bias,
                     T* output) {
-  const std::int64_t hw_out = p.H_out * p.W_out;
+  const std::int64_t hw = p.H_out * p.W_out;
   const std::int64_t cout_g = p.C_out / p.groups, cin_g = p.C_in / p.groups;
   const std::int64_t K = cin_g * p.KH * p.KW;
-  const bool pointwise = is_pointwise(p);
-  const std::int64_t rows_per_tile = tile_rows<T>(p);
+  const Tiling tiling = tiling_of<T>(p);
 
-  for_each_item(p.N, [&](std::int64_t n) {
-    const T* x = input + n * p.C_in * p.H * p.W;
-    T* y = output + n * p.C_out * hw_out;
-    if (bias != nullptr) {
-      for (std::int64_t co = 0; co < p.C_out; ++co)
-        std::fill(y + co * hw_out, y + (co + 1) * hw_out, bias[co]);
-    }
-    const T beta = bias != nullptr ? T(1) : T(0);
-    if (pointwise) {  // col is the image itself
-      for (std::int64_t g = 0; g < p.groups; ++g) {
-        gemm<T>(false, false, cout_g, hw_out, K, T(1), weight + g * cout_g * K, K,
-                x + g * K * hw_out, hw_out, beta, y + g * cout_g * hw_out, hw_out);
+  for_each_share(p.N, [&](std::int64_t n0, std::int64_t n1) {
+    for_each_tile(p, tiling, n0, n1, [&](const Tile& t) {
+      const std::int64_t cols = t.cols(p), band = t.band(p);
+      // B = col: the image itself for a single-image 1x1 tile, else unfolded.
+      const T* col;
+      std::int64_t ldb;
+      if (is_pointwise(p) && t.count == 1) {
+        col = input + t.n0 * p.C_in * hw + t.oh0 * p.W_out, ldb = hw;
+      } else {
+        T* buf = scratch<T, Slot::Col>(p.C_in * p.KH * p.KW * cols);
+        unfold_tile(p, input, t, buf);
+        col = buf, ldb = cols;
       }
-      return;
-    }
-    T* col = scratch<T, Slot::Col>(static_cast<std::size_t>(p.groups * K * rows_per_tile * p.W_out));
-    for (std::int64_t oh0 = 0; oh0 < p.H_out; oh0 += rows_per_tile) {
-      const std::int64_t oh1 = std::min(p.H_out, oh0 + rows_per_tile);
-      const std::int64_t ncols = (oh1 - oh0) * p.W_out;
-      im2col(p, x, oh0, oh1, col);
-      for (std::int64_t g = 0; g < p.groups; ++g) {
-        gemm<T>(false, false, cout_g, ncols, K, T(1), weight + g * cout_g * K, K,
-                col + g * K * ncols, ncols, beta, y + g * cout_g * hw_out + oh0 * p.W_out,
-                hw_out);
+      // C: the output rows themselves for a single image (bias preloaded, beta = 1),
+      // else a (C_out x cols) buffer copied out with the bias added.
+      T* c;
+      std::int64_t ldc;
+      T beta = T(0);
+      if (t.count == 1) {
+        c = output + t.n0 * p.C_out * hw + t.oh0 * p.W_out, ldc = hw;
+        if (bias != nullptr) {
+          for (std::int64_t co = 0; co < p.C_out; ++co) std::fill_n(c + co * hw, band, bias[co]);
+          beta = T(1);
+        }
+      } else {
+        c = scratch<T, Slot::Gather>(p.C_out * cols), ldc = cols;
       }
-    }
+      for (std::int64_t g = 0; g < p.groups; ++g) {
+        gemm<T>(false, false, cout_g, cols, K, T(1), weight + g * cout_g * K, K,
+                col + g * K * ldb, ldb, beta, c + g * cout_g * ldc, ldc);
+      }
+      if (t.count > 1) {
+        for (std::int64_t i = 0; i < t.count; ++i) {
+          for (std::int64_t co = 0; co < p.C_out; ++co) {
+            const T b = bias != nullptr ? bias[co] : T(0);
+            const T* src = c + co * ldc + i * band;
+            T* dst = output + ((t.n0 + i) * p.C_out + co) * hw;
+            for (std::int64_t j = 0; j < band; ++j) dst[j] = src[j] + b;
+          }
+        }
+      }
+    });
   });
 }
 
 template <class T>
 void conv2d_backward_input(const Conv2dParams& p, const T* grad_output, const T* weight,
                            T* grad_input) {
-  const std::int64_t hw_in = p.H * p.W, hw_out = p.H_out * p.W_out;
+  const std::int64_t hw_in = p.H * p.W;
   const std::int64_t cout_g = p.C_out / p.groups, cin_g = p.C_in / p.groups;
   const std::int64_t K = cin_g * p.KH * p.KW;
   const bool pointwise = is_pointwise(p);
-  const std::int64_t rows_per_tile = tile_rows<T>(p);
+  const Tiling tiling = tiling_of<T>(p);
 
-  for_each_item(p.N, [&](std::int64_t n) {
-    const T* gy = grad_output + n * p.C_out * hw_out;
-    T* gx = grad_input + n * p.C_in * hw_in;
-    if (pointwise) {  // dx_g = W_gᵀ @ dy_g directly
-      for (std::int64_t g = 0; g < p.groups; ++g) {
-        gemm<T>(true, false, K, hw_out, cout_g, T(1), weight + g * cout_g * K, K,
-                gy + g * cout_g * hw_out, hw_out, T(0), gx + g * K * hw_out, hw_out);
+  for_each_share(p.N, [&](std::int64_t n0, std::int64_t n1) {
+    // col2im adds into the input gradient; a 1x1 convolution writes it directly.
+    if (!pointwise) std::fill(grad_input + n0 * p.C_in * hw_in, grad_input + n1 * p.C_in * hw_in, T(0));
+    for_each_tile(p, tiling, n0, n1, [&](const Tile& t) {
+      const std::int64_t cols = t.cols(p), band = t.band(p);
+      const Block<T> gy = gather_tile(p, grad_output, p.C_out, t,
+                                      t.count > 1 ? scratch<T, Slot::Gather>(p.C_out * cols) : nullptr);
+      // dcol (C_in·KH·KW x cols) = W_gᵀ @ dout_g for every group; for a single-image 1x1
+      // tile it is the input gradient itself.
+      T* dcol;
+      std::int64_t ld;
+      if (pointwise && t.count == 1) {
+        dcol = grad_input + t.n0 * p.C_in * hw_in + t.oh0 * p.W, ld = hw_in;
+      } else {
+        dcol = scratch<T, Slot::Col>(p.C_in * p.KH * p.KW * cols), ld = cols;
       }
-      return;
-    }
-    std::fill(gx, gx + p.C_in * hw_in, T(0));
-    T* col = scratch<T, Slot::Col>(static_cast<std::size_t>(p.groups * K * rows_per_tile * p.W_out));
-    for (std::int64_t oh0 = 0; oh0 < p.H_out; oh0 += rows_per_tile) {
-      const std::int64_t oh1 = std::min(p.H_out, oh0 + rows_per_tile);
-      const std::int64_t ncols = (oh1 - oh0) * p.W_out;
       for (std::int64_t g = 0; g < p.groups; ++g) {
-        gemm<T>(true, false, K, ncols, cout_g, T(1), weight + g * cout_g * K, K,
-                gy + g * cout_g * hw_out + oh0 * p.W_out, hw_out, T(0), col + g * K * ncols,
-                ncols);
+        gemm<T>(true, false, K, cols, cout_g, T(1), weight + g * cout_g * K, K,
+                gy.data + g * cout_g * gy.ld, gy.ld, T(0), dcol + g * K * ld, ld);
       }
-      col2im(p, col, oh0, oh1, gx);
-    }
+      if (pointwise && t.count == 1) return;
+      for (std::int64_t i = 0; i < t.count; ++i) {
+        T* gx = grad_input + (t.n0 + i) * p.C_in * hw_in;
+        if (pointwise) {
+          for (std::int64_t c = 0; c < p.C_in; ++c) std::copy_n(dcol + c * ld + i * band, band, gx + c * hw_in);
+        } else {
+          col2im(p, dcol + i * band, t.oh0, t.oh1, gx, ld);
+        }
+      }
+    });
   });
 }
 
 template <class T>
 void conv2d_backward_weight(const Conv2dParams& p, const T* grad_output, const T* input,
                             T* grad_weight) {
-  const std::int64_t hw_out = p.H_out * p.W_out;
+  const std::int64_t hw = p.H_out * p.W_out;
   const std::int64_t cout_g = p.C_out / p.groups, cin_g = p.C_in / p.groups;
   const std::int64_t K = cin_g * p.KH * p.KW;
   const std::int64_t wsize = p.C_out * K;
-  const bool pointwise = is_pointwise(p);
-  const std::int64_t rows_per_tile = tile_rows<T>(p);
-  if (p.N == 0) {
-    std::fill(grad_weight, grad_weight + wsize, T(0));
-    return;
-  }
+  const Tiling tiling = tiling_of<T>(p);
 
-  // Note [Threads in conv]: chunk c sums images [N·c/chunks, N·(c+1)/chunks) into its
-  // own buffer (chunk 0 straight into grad_weight).
-  const std::int64_t chunks = std::min(p.N, kWeightChunks);
-  T* partial = chunks > 1 ? scratch<T, Slot::Partial>(static_cast<std::size_t>((chunks - 1) * wsize))
-                          : nullptr;
+  // Note [Threads in conv]: chunk c sums images [N·c/chunks, N·(c+1)/chunks), tile by tile
+  // in order, into its own dWᵀ (groups one after another, each K x C_out/g).
+  const std::int64_t chunks = std::max<std::int64_t>(std::min(p.N, kWeightChunks), 1);
+  T* partial = scratch<T, Slot::Partial>(chunks * wsize);
 
-  for_each_item(chunks, [&](std::int64_t c) {
-    T* acc = c == 0 ? grad_weight : partial + (c - 1) * wsize;
-    const std::int64_t n0 = p.N * c / chunks, n1 = p.N * (c + 1) / chunks;
+  for_each_item(chunks, [&](std::int64_t chunk) {
+    T* acc = partial + chunk * wsize;
     bool first = true;  // the first GEMM of a chunk overwrites acc
-    for (std::int64_t n = n0; n < n1; ++n) {
-      const T* x = input + n * p.C_in * p.H * p.W;
-      const T* gy = grad_output + n * p.C_out * hw_out;
-      if (pointwise) {
-        for (std::int64_t g = 0; g < p.groups; ++g) {
-          gemm<T>(false, true, cout_g, K, hw_out, T(1), gy + g * cout_g * hw_out, hw_out,
-                  x + g * K * hw_out, hw_out, first ? T(0) : T(1), acc + g * cout_g * K, K);
-        }
-        first = false;
-        continue;
+    const std::int64_t n0 = p.N * chunk / chunks, n1 = p.N * (chunk + 1) / chunks;
+    for_each_tile(p, tiling, n0, n1, [&](const Tile& t) {
+      const std::int64_t cols = t.cols(p);
+      const T* col;
+      std::int64_t lda;
+      if (is_pointwise(p) && t.count == 1) {
+        col = input + t.n0 * p.C_in * p.H * p.W + t.oh0 * p.W, lda = hw;
+      } else {
+        T* buf = scratch<T, Slot::Col>(p.C_in * p.KH * p.KW * cols);
+        unfold_tile(p, input, t, buf);
+        col = buf, lda = cols;
       }
-      T* col = scratch<T, Slot::Col>(static_cast<std::size_t>(p.groups * K * rows_per_tile * p.W_out));
-      for (std::int64_t oh0 = 0; oh0 < p.H_out; oh0 += rows_per_tile) {
-        const std::int64_t oh1 = std::min(p.H_out, oh0 + rows_per_tile);
-        const std::int64_t ncols = (oh1 - oh0) * p.W_out;
-        im2col(p, x, oh0, oh1, col);
-        for (std::int64_t g = 0; g < p.groups; ++g) {
-          gemm<T>(false, true, cout_g, K, ncols, T(1), gy + g * cout_g * hw_out + oh0 * p.W_out,
-                  hw_out, col + g * K * ncols, ncols, first ? T(0) : T(1), acc + g * cout_g * K,
-                  K);
-        }
-        first = false;
+      const Block<T> gy = gather_tile(p, grad_output, p.C_out, t,
+                                      t.count > 1 ? scratch<T, Slot::Gather>(p.C_out * cols) : nullptr);
+      for (std::int64_t g = 0; g < p.groups; ++g) {
+        gemm<T>(false, true, K, cout_g, cols, T(1), col + g * K * lda, lda,
+                gy.data + g * cout_g * gy.ld, gy.ld, first ? T(0) : T(1), acc + g * K * cout_g,
+                cout_g);
       }
-    }
-    if (first) std::fill(acc, acc + wsize, T(0));  // an empty chunk (H_out·W_out == 0)
+      first = false;
+    });
+    if (first) std::fill(acc, acc + wsize, T(0));  // no images, or H_out·W_out == 0
   });
 
-  // Add the chunk sums in order.
-  for (std::int64_t c = 1; c < chunks; ++c) {
-    const T* src = partial + (c - 1) * wsize;
-    for (std::int64_t i = 0; i < wsize; ++i) grad_weight[i] += src[i];
+  // grad_weight[g·C_out/g + co, k] = Σ_chunks acc[g][k, co], the chunks added in order.
+  for (std::int64_t g = 0; g < p.groups; ++g) {
+    for (std::int64_t co = 0; co < cout_g; ++co) {
+      T* dst = grad_weight + (g * cout_g + co) * K;
+      for (std::int64_t k = 0; k < K; ++k) {
+        const T* src = partial + g * K * cout_g + k * cout_g + co;
+        T sum = src[0];
+        for (std::int64_t c = 1; c < chunks; ++c) sum += src[c * wsize];
+        dst[k] = sum;
+      }
+    }
   }
 }
 

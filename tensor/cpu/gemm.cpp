@@ -167,8 +167,9 @@ struct Blocking {
 };
 
 // A grow-only buffer aligned to 64 bytes (one cache line), kept per thread so that
-// repeated calls neither call malloc nor page-fault a fresh allocation. The alignment
-// keeps every vector load from a packed panel inside a single cache line.
+// repeated calls neither call malloc nor page-fault a fresh allocation; it never grows
+// beyond one A block (Ap) or two B blocks (Bp), about 0.5 and 2 MiB with AVX-512 here.
+// The alignment keeps every vector load from a packed panel inside one cache line.
 template <class T>
 class PackBuffer {
  public:
@@ -376,7 +377,6 @@ std::int64_t share_begin(std::int64_t count, int i, int parts) { return count * 
 // not pay off.
 constexpr double kMinFlopsPerThread = 2.0 * 64 * 64 * 64;
 
-template <class T>
 void check_arguments(const char* op, bool trans_a, bool trans_b, std::int64_t m,
                      std::int64_t n, std::int64_t k, std::int64_t lda, std::int64_t ldb,
                      std::int64_t ldc) {
@@ -397,7 +397,7 @@ template <class T>
 void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64_t k,
           T alpha, const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c,
           std::int64_t ldc) {
-  check_arguments<T>("gemm", trans_a, trans_b, m, n, k, lda, ldb, ldc);
+  check_arguments("gemm", trans_a, trans_b, m, n, k, lda, ldb, ldc);
   if (m == 0 || n == 0) return;
   if (k == 0 || alpha == T(0)) {  // C = beta * C, and A, B are never read
     for (std::int64_t i = 0; i < m; ++i) {
@@ -449,9 +449,9 @@ void gemm(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n, std::int64
         // Every block after the first along k adds to what the first one wrote.
         const T beta_block = pc == 0 ? beta : T(1);
 
-        // All threads pack the B block together, then wait for each other. Bp's other
-        // half, packed for the previous block, is free again: every thread passed this
-        // barrier only after finishing the block before.
+        // All threads pack the B block together, then wait for each other. This half
+        // of Bp last held block `block - 2`, and every thread was done with that one
+        // before it reached the barrier of block `block - 1`, which this thread passed.
         for (std::int64_t jp = share_begin(panels, tid, nt);
              jp < share_begin(panels, tid + 1, nt); ++jp) {
           pack_b_panel(kc, std::min(NR, nc - jp * NR), b + pc * b_rs + (jc + jp * NR) * b_cs,
@@ -485,7 +485,7 @@ template <class T>
 void gemm_reference(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n,
                     std::int64_t k, T alpha, const T* a, std::int64_t lda, const T* b,
                     std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
-  check_arguments<T>("gemm_reference", trans_a, trans_b, m, n, k, lda, ldb, ldc);
+  check_arguments("gemm_reference", trans_a, trans_b, m, n, k, lda, ldb, ldc);
   for (std::int64_t i = 0; i < m; ++i) {
     for (std::int64_t j = 0; j < n; ++j) {
       T sum = 0;
@@ -511,5 +511,6 @@ void gemm_reference(bool trans_a, bool trans_b, std::int64_t m, std::int64_t n,
 KILN_INSTANTIATE_GEMM(float)
 KILN_INSTANTIATE_GEMM(double)
 #undef KILN_INSTANTIATE_GEMM
+#undef KILN_UNROLL
 
 }  // namespace kiln::cpu
