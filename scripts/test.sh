@@ -5,4 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 scripts/build.sh "$@"
-ctest --test-dir build --output-on-failure -j "$(nproc)"
+# Sequential: each suite already uses every core through OpenMP, and two suites
+# competing for 2 cores make spinning OpenMP threads crawl.
+ctest --test-dir build --output-on-failure
