@@ -51,49 +51,60 @@ struct ColLayout {
 
 // ---- kernels --------------------------------------------------------------------------
 
+// The geometry of a convolution in the index type I: int32_t when every index of a
+// chunk fits (the usual case: 32-bit division is several times faster on the GPU than
+// 64-bit, and im2col and col2im divide for every element), int64_t otherwise.
+template <class I>
+struct Geometry {
+  I C_in, H, W, KH, KW, H_out, W_out, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w;
+  I image_stride, row_stride;  // the col layout
+
+  static Geometry make(const Conv2dParams& p, ColLayout l) {
+    return {I(p.C_in),     I(p.H),        I(p.W),          I(p.KH),         I(p.KW),
+            I(p.H_out),    I(p.W_out),    I(p.stride_h),   I(p.stride_w),   I(p.pad_h),
+            I(p.pad_w),    I(p.dilation_h), I(p.dilation_w), I(l.image_stride), I(l.row_stride)};
+  }
+};
+
 // im2col for `images` images starting at `input`.
-//   input (images, C_in, H, W) -> col (images, C_in·KH·KW, H_out·W_out) in layout `l`
-template <class T>
-__global__ void im2col_kernel(Conv2dParams p, const T* input, std::int64_t images, ColLayout l,
-                              T* col) {
-  const std::int64_t hwo = p.H_out * p.W_out, rows = p.C_in * p.KH * p.KW;
-  const std::int64_t total = images * rows * hwo;
-  for (std::int64_t t = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; t < total;
-       t += std::int64_t(gridDim.x) * blockDim.x) {
-    const std::int64_t q = t % hwo, r = (t / hwo) % rows, i = t / (hwo * rows);
-    const std::int64_t kw = r % p.KW, kh = (r / p.KW) % p.KH, ci = r / (p.KW * p.KH);
-    const std::int64_t ow = q % p.W_out, oh = q / p.W_out;
-    const std::int64_t ih = oh * p.stride_h - p.pad_h + kh * p.dilation_h;
-    const std::int64_t iw = ow * p.stride_w - p.pad_w + kw * p.dilation_w;
-    const bool inside = ih >= 0 && ih < p.H && iw >= 0 && iw < p.W;
-    col[i * l.image_stride + r * l.row_stride + q] =
-        inside ? input[((i * p.C_in + ci) * p.H + ih) * p.W + iw] : T(0);
+//   input (images, C_in, H, W) -> col (images, C_in·KH·KW, H_out·W_out) in layout `g`
+template <class T, class I>
+__global__ void im2col_kernel(Geometry<I> g, const T* input, I images, T* col) {
+  const I hwo = g.H_out * g.W_out, rows = g.C_in * g.KH * g.KW;
+  const I total = images * rows * hwo;
+  for (I t = blockIdx.x * blockDim.x + threadIdx.x; t < total; t += gridDim.x * blockDim.x) {
+    const I q = t % hwo, r = (t / hwo) % rows, i = t / (hwo * rows);
+    const I kw = r % g.KW, kh = (r / g.KW) % g.KH, ci = r / (g.KW * g.KH);
+    const I ow = q % g.W_out, oh = q / g.W_out;
+    const I ih = oh * g.stride_h - g.pad_h + kh * g.dil_h;
+    const I iw = ow * g.stride_w - g.pad_w + kw * g.dil_w;
+    const bool inside = ih >= 0 && ih < g.H && iw >= 0 && iw < g.W;
+    col[i * g.image_stride + r * g.row_stride + q] =
+        inside ? input[((i * g.C_in + ci) * g.H + ih) * g.W + iw] : T(0);
   }
 }
 
 // col2im, the adjoint of im2col: each input pixel sums the col entries that read it.
-//   col (images, C_in·KH·KW, H_out·W_out) in layout `l` -> grad_input (images, C_in, H, W)
-template <class T>
-__global__ void col2im_kernel(Conv2dParams p, const T* col, std::int64_t images, ColLayout l,
-                              T* grad_input) {
-  const std::int64_t total = images * p.C_in * p.H * p.W;
-  for (std::int64_t t = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; t < total;
-       t += std::int64_t(gridDim.x) * blockDim.x) {
-    const std::int64_t w = t % p.W, h = (t / p.W) % p.H, c = (t / (p.W * p.H)) % p.C_in;
-    const std::int64_t i = t / (p.W * p.H * p.C_in);
+//   col (images, C_in·KH·KW, H_out·W_out) in layout `g` -> grad_input (images, C_in, H, W)
+template <class T, class I>
+__global__ void col2im_kernel(Geometry<I> g, const T* col, I images, T* grad_input) {
+  const I total = images * g.C_in * g.H * g.W;
+  for (I t = blockIdx.x * blockDim.x + threadIdx.x; t < total; t += gridDim.x * blockDim.x) {
+    const I w = t % g.W, h = (t / g.W) % g.H, c = (t / (g.W * g.H)) % g.C_in;
+    const I i = t / (g.W * g.H * g.C_in);
     Acc<T> sum = 0;
-    for (std::int64_t kh = 0; kh < p.KH; ++kh) {
-      const std::int64_t hn = h + p.pad_h - kh * p.dilation_h;
-      if (hn < 0 || hn % p.stride_h != 0) continue;
-      const std::int64_t oh = hn / p.stride_h;
-      if (oh >= p.H_out) continue;
-      for (std::int64_t kw = 0; kw < p.KW; ++kw) {
-        const std::int64_t wn = w + p.pad_w - kw * p.dilation_w;
-        if (wn < 0 || wn % p.stride_w != 0) continue;
-        const std::int64_t ow = wn / p.stride_w;
-        if (ow >= p.W_out) continue;
-        const std::int64_t r = (c * p.KH + kh) * p.KW + kw;
-        sum += col[i * l.image_stride + r * l.row_stride + oh * p.W_out + ow];
+    for (I kh = 0; kh < g.KH; ++kh) {
+      const I hn = h + g.pad_h - kh * g.dil_h;
+      if (hn < 0 || hn % g.stride_h != 0) continue;
+      const I oh = hn / g.stride_h;
+      if (oh >= g.H_out) continue;
+      for (I kw = 0; kw < g.KW; ++kw) {
+        const I wn = w + g.pad_w - kw * g.dil_w;
+        if (wn < 0 || wn % g.stride_w != 0) continue;
+        const I ow = wn / g.stride_w;
+        if (ow >= g.W_out) continue;
+        const I r = (c * g.KH + kh) * g.KW + kw;
+        sum += col[i * g.image_stride + r * g.row_stride + oh * g.W_out + ow];
       }
     }
     grad_input[t] = static_cast<T>(sum);
@@ -166,11 +177,40 @@ void check_params(const Conv2dParams& p, const char* op) {
              op, p.N, p.C_in, p.C_out, p.groups, p.KH, p.KW, p.H_out, p.W_out);
 }
 
+// Whether a chunk of `images` images indexes in 32 bits: its col, its input and every
+// intermediate of the kernels' index arithmetic stay below 2^30 (the grid-stride loop
+// adds up to 2^24 past the last index, which must not overflow either).
+bool fits_32bit(const Conv2dParams& p, std::int64_t images) {
+  constexpr std::int64_t kMax = std::int64_t(1) << 30;
+  const std::int64_t col = images * col_rows(p) * hw_out(p);
+  const std::int64_t in = images * p.C_in * std::max(p.H, p.H_out + 1) * std::max(p.W, p.W_out + 1);
+  return col < kMax && in < kMax;
+}
+
 template <class T>
 void im2col(const Conv2dParams& p, const T* input, std::int64_t images, ColLayout l, T* col) {
-  im2col_kernel<<<blocks_for(images * col_rows(p) * hw_out(p)), kThreads, 0, stream()>>>(
-      p, input, images, l, col);
+  const unsigned blocks = blocks_for(images * col_rows(p) * hw_out(p));
+  if (fits_32bit(p, images)) {
+    im2col_kernel<<<blocks, kThreads, 0, stream()>>>(Geometry<std::int32_t>::make(p, l), input,
+                                                     static_cast<std::int32_t>(images), col);
+  } else {
+    im2col_kernel<<<blocks, kThreads, 0, stream()>>>(Geometry<std::int64_t>::make(p, l), input,
+                                                     images, col);
+  }
   KILN_CUDA_CHECK_LAUNCH("conv2d (im2col)");
+}
+
+template <class T>
+void col2im(const Conv2dParams& p, const T* col, std::int64_t images, ColLayout l, T* grad_input) {
+  const unsigned blocks = blocks_for(images * p.C_in * p.H * p.W);
+  if (fits_32bit(p, images)) {
+    col2im_kernel<<<blocks, kThreads, 0, stream()>>>(Geometry<std::int32_t>::make(p, l), col,
+                                                     static_cast<std::int32_t>(images), grad_input);
+  } else {
+    col2im_kernel<<<blocks, kThreads, 0, stream()>>>(Geometry<std::int64_t>::make(p, l), col,
+                                                     images, grad_input);
+  }
+  KILN_CUDA_CHECK_LAUNCH("conv2d_backward_input (col2im)");
 }
 
 }  // namespace
@@ -233,11 +273,8 @@ void conv2d_backward_input(const Conv2dParams& p, const T* grad_output, const T*
                               grad_output + (n0 * p.C_out + g * co_g) * hwo, hwo, p.C_out * hwo,
                               T(0), c + g * K * hwo, hwo, stride_c, nb);
     }
-    if (!pointwise) {
-      col2im_kernel<<<blocks_for(nb * p.C_in * hw), kThreads, 0, stream()>>>(
-          p, col.as<T>(), nb, ColLayout{col_rows(p) * hwo, hwo}, grad_input + n0 * p.C_in * hw);
-      KILN_CUDA_CHECK_LAUNCH("conv2d_backward_input (col2im)");
-    }
+    if (!pointwise)
+      col2im(p, col.as<T>(), nb, ColLayout{col_rows(p) * hwo, hwo}, grad_input + n0 * p.C_in * hw);
   }
 }
 

@@ -32,9 +32,12 @@ struct Linear {
   T w0, w1;
 };
 
+// The product and the difference are rounded separately (__dmul_rn, __dadd_rn), as the
+// host compiler does: nvcc would otherwise fuse them into one fma, which rounds once and
+// can move a source index that sits on a boundary.
 template <class T>
 __device__ Linear<T> linear_source(std::int64_t o, std::int64_t in, double scale) {
-  double s = (static_cast<double>(o) + 0.5) * scale - 0.5;
+  double s = __dadd_rn(__dmul_rn(static_cast<double>(o) + 0.5, scale), -0.5);
   s = s > 0.0 ? s : 0.0;
   std::int64_t i0 = static_cast<std::int64_t>(s);
   i0 = i0 < in - 1 ? i0 : in - 1;
