@@ -213,6 +213,25 @@ void col2im(const Conv2dParams& p, const T* col, std::int64_t images, ColLayout 
   KILN_CUDA_CHECK_LAUNCH("conv2d_backward_input (col2im)");
 }
 
+// The sizes every launcher works with: per group, K = C_in/g·KH·KW rows of col and
+// co_g = C_out/g output channels; hwo output pixels and hw input pixels per image; the
+// images of a chunk.
+struct Plan {
+  std::int64_t G, K, co_g, hwo, hw, chunk;
+  bool pointwise;
+
+  template <class T>
+  static Plan make(const Conv2dParams& p) {
+    return {p.groups,       col_rows(p) / p.groups, p.C_out / p.groups, hw_out(p),
+            p.H * p.W,      chunk_images<T>(p),    is_pointwise(p)};
+  }
+  // Bytes of the col buffer of one chunk (none when unfolding is not needed).
+  template <class T>
+  std::size_t col_bytes(const Conv2dParams& p, bool unfold) const {
+    return unfold ? static_cast<std::size_t>(chunk * col_rows(p) * hwo) * sizeof(T) : 0;
+  }
+};
+
 }  // namespace
 
 void set_conv_workspace_limit(std::size_t bytes) {
@@ -225,11 +244,9 @@ void conv2d_forward(const Conv2dParams& p, const T* input, const T* weight, cons
                     T* output) {
   check_params(p, "conv2d_forward");
   if (p.N == 0) return;
-  const std::int64_t G = p.groups, hwo = hw_out(p), K = col_rows(p) / G;
-  const std::int64_t co_g = p.C_out / G, hw = p.H * p.W;
-  const bool pointwise = is_pointwise(p);
-  const std::int64_t chunk = chunk_images<T>(p);
-  detail::Scratch col(pointwise ? 0 : static_cast<std::size_t>(chunk * col_rows(p) * hwo) * sizeof(T));
+  const Plan plan = Plan::make<T>(p);
+  const auto [G, K, co_g, hwo, hw, chunk, pointwise] = plan;
+  detail::Scratch col(plan.col_bytes<T>(p, !pointwise));
   for (std::int64_t n0 = 0; n0 < p.N; n0 += chunk) {
     const std::int64_t nb = std::min(chunk, p.N - n0);
     const T* b = input + n0 * p.C_in * hw;  // col of a pointwise conv: the input itself
@@ -258,11 +275,9 @@ void conv2d_backward_input(const Conv2dParams& p, const T* grad_output, const T*
                            T* grad_input) {
   check_params(p, "conv2d_backward_input");
   if (p.N == 0) return;
-  const std::int64_t G = p.groups, hwo = hw_out(p), K = col_rows(p) / G;
-  const std::int64_t co_g = p.C_out / G, hw = p.H * p.W;
-  const bool pointwise = is_pointwise(p);
-  const std::int64_t chunk = chunk_images<T>(p);
-  detail::Scratch col(pointwise ? 0 : static_cast<std::size_t>(chunk * col_rows(p) * hwo) * sizeof(T));
+  const Plan plan = Plan::make<T>(p);
+  const auto [G, K, co_g, hwo, hw, chunk, pointwise] = plan;
+  detail::Scratch col(plan.col_bytes<T>(p, !pointwise));
   for (std::int64_t n0 = 0; n0 < p.N; n0 += chunk) {
     const std::int64_t nb = std::min(chunk, p.N - n0);
     // dcol[n]_g = W_gᵀ · dout[n]_g, written straight into grad_input when pointwise.
@@ -282,14 +297,13 @@ template <class T>
 void conv2d_backward_weight(const Conv2dParams& p, const T* grad_output, const T* input,
                             T* grad_weight) {
   check_params(p, "conv2d_backward_weight");
-  const std::int64_t G = p.groups, hwo = hw_out(p), K = col_rows(p) / G;
-  const std::int64_t co_g = p.C_out / G, hw = p.H * p.W;
+  const Plan plan = Plan::make<T>(p);
+  const auto [G, K, co_g, hwo, hw, chunk, pointwise] = plan;
   if (p.N == 0) {
     KILN_CUDA_CHECK(cudaMemsetAsync(grad_weight, 0, p.C_out * K * sizeof(T), stream()));
     return;
   }
-  const std::int64_t chunk = chunk_images<T>(p);
-  detail::Scratch col(static_cast<std::size_t>(chunk * col_rows(p) * hwo) * sizeof(T));
+  detail::Scratch col(plan.col_bytes<T>(p, true));  // a 1x1 conv is unfolded here too
   detail::Scratch dout(static_cast<std::size_t>(chunk * p.C_out * hwo) * sizeof(T));
   for (std::int64_t n0 = 0; n0 < p.N; n0 += chunk) {
     const std::int64_t nb = std::min(chunk, p.N - n0);

@@ -8,6 +8,8 @@
 //                                           float32 CPU-vs-GPU comparisons.
 // A row is a function of its inputs; anything else it needs (an index, a mask, a
 // generator) it makes inside, on its first input's device, so one row runs anywhere.
+#include <doctest/doctest.h>
+
 #include <functional>
 #include <string>
 #include <vector>
@@ -226,6 +228,27 @@ inline bool variant_applies(const std::vector<Tensor>& inputs, const OpCase& op,
   bool any_strided = false;
   for (const auto& x : inputs) any_strided = any_strided || !x.is_contiguous();
   return any_strided || op.shapes[0].size() >= 2 || variant != 1;
+}
+
+// Gradchecks every row of `ops` in float64 on `device` (autograd/gradcheck.h), each with
+// contiguous, permuted and sliced inputs drawn from gen; a failure names the row and the
+// variant. Returns how many (row, variant) pairs were checked.
+inline int gradcheck_table(const std::vector<OpCase>& ops, Generator& gen,
+                           Device device = Device::cpu()) {
+  int checked = 0;
+  for (const auto& op : ops) {
+    for (int variant = 0; variant < 3; ++variant) {
+      std::vector<Tensor> inputs;
+      for (const auto& s : op.shapes)
+        inputs.push_back(make_input(s, variant, op, gen, kFloat64, device));
+      if (!variant_applies(inputs, op, variant)) continue;  // 1-D: no permute
+      const auto result = autograd::gradcheck(op.f, inputs);
+      INFO("op ", op.name, " variant ", variant, " on ", device, ": ", result.message);
+      CHECK(result.ok);
+      ++checked;
+    }
+  }
+  return checked;
 }
 
 }  // namespace kiln::test

@@ -64,20 +64,7 @@ TEST_CASE("parity: every op of the tables, float32, forward and gradients, GPU a
 
 TEST_CASE("gradcheck on the GPU: every op of the tables in float64") {
   Generator gen(7);
-  int checked = 0;
-  for (const auto& op : all_ops()) {
-    for (int variant = 0; variant < 3; ++variant) {
-      std::vector<Tensor> inputs;
-      for (const auto& s : op.shapes)
-        inputs.push_back(test::make_input(s, variant, op, gen, kFloat64, gpu()));
-      if (!test::variant_applies(inputs, op, variant)) continue;
-      REQUIRE(inputs[0].device() == gpu());
-      const auto result = autograd::gradcheck(op.f, inputs);
-      INFO("op ", op.name, " variant ", variant, ": ", result.message);
-      CHECK(result.ok);
-      ++checked;
-    }
-  }
+  const int checked = test::gradcheck_table(all_ops(), gen, gpu());
   std::printf("cuda gradcheck: %d op/variant pairs checked (float64)\n", checked);
 }
 
