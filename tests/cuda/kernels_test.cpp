@@ -155,17 +155,18 @@ TEST_CASE("cuda elementwise: offsets past 2^31 take the 64-bit strided loop") {
 TEST_CASE("cuda reductions: short rows, long rows, split rows, NaN, argmax ties") {
   for (DType dt : {kFloat32, kFloat64}) {
     const Tensor x = randn32({300, 5000}, 6).to(dt), gx = x.to(gpu());
-    check_parity(gx.sum({1}), x.sum({1}), 5000, "sum of long rows (a block each)");
-    check_parity(gx.sum({0}), x.sum({0}), 300, "sum over dim 0 (permuted to rows)");
-    check_parity(gx.mean(), x.mean(), 1500000, "full mean (split rows)");
-    check_parity(gx.var({1}), x.var({1}), 5000, "var");
+    // Sums accumulate in double on both devices: kSumInDouble (parity.h).
+    check_parity(gx.sum({1}), x.sum({1}), test::kSumInDouble, "sum of long rows (a block each)");
+    check_parity(gx.sum({0}), x.sum({0}), test::kSumInDouble, "sum over dim 0 (permuted to rows)");
+    check_parity(gx.mean(), x.mean(), test::kSumInDouble, "full mean (split rows)");
+    check_parity(gx.var({1}), x.var({1}), test::kSumInDouble, "var");
     check_parity(gx.max({1}), x.max({1}), 0, "max");
     check_parity(gx.min({0}), x.min({0}), 0, "min");
     check_parity(gx.argmax(1), x.argmax(1), 0, "argmax");
     check_parity(gx.argmin(), x.argmin(), 0, "argmin of everything");
     const Tensor s = randn32({4000, 7}, 7).to(dt);
-    check_parity(s.to(gpu()).sum({1}), s.sum({1}), 7, "sum of short rows (a warp each)");
-    check_parity(s.to(gpu()).logsumexp({1}), s.logsumexp({1}), 7, "logsumexp");
+    check_parity(s.to(gpu()).sum({1}), s.sum({1}), test::kSumInDouble, "sum of short rows (a warp each)");
+    check_parity(s.to(gpu()).logsumexp({1}), s.logsumexp({1}), test::kSumInDouble, "logsumexp");
   }
   // A 2^24 + 3 element float32 sum: the CPU and GPU both sum in double.
   const Tensor ones = Tensor::ones({(std::int64_t(1) << 24) + 3}, {.device = gpu()});
@@ -193,7 +194,7 @@ TEST_CASE("cuda softmax: rows short and long, along an inner dim, and the backwa
         Tensor gx = x.detach().to(gpu()).requires_grad_();
         const Tensor y = log ? x.log_softmax(dim) : x.softmax(dim);
         const Tensor gy = log ? gx.log_softmax(dim) : gx.softmax(dim);
-        const std::int64_t n = s[dim < 0 ? s.size() - 1 : 1];
+        const std::int64_t n = test::kSumInDouble;  // Σ exp in double on both devices
         check_parity(gy, y, n, what);
         const Tensor up = randn32(s, 9);
         y.backward(up);
@@ -323,14 +324,16 @@ TEST_CASE("cuda norms: group, layer and batch norm with their gradients") {
     const Tensor x0 = (randn32({6, 32, 9, 9}, 20) * 2.0 + 1.0).to(dt);
     const Tensor w0 = randn32({32}, 21).to(dt), b0 = randn32({32}, 22).to(dt);
     using Fn = std::function<Tensor(const Tensor&, const Tensor&, const Tensor&)>;
-    const std::vector<std::tuple<std::string, Fn, std::int64_t>> ops = {
-        {"group_norm 8", [](const Tensor& x, const Tensor& w, const Tensor& b) { return group_norm(x, 8, w, b); }, 4 * 81 * 6},
-        {"group_norm 32 no affine", [](const Tensor& x, const Tensor&, const Tensor&) { return group_norm(x, 32); }, 81},
-        {"layer_norm", [](const Tensor& x, const Tensor&, const Tensor&) { return layer_norm(x, {9, 9}); }, 81 * 6 * 32},
+    // The statistics and the weight / bias gradients are sums in double on both devices.
+    const std::int64_t k = test::kSumInDouble;
+    const std::vector<std::pair<std::string, Fn>> ops = {
+        {"group_norm 8", [](const Tensor& x, const Tensor& w, const Tensor& b) { return group_norm(x, 8, w, b); }},
+        {"group_norm 32 no affine", [](const Tensor& x, const Tensor&, const Tensor&) { return group_norm(x, 32); }},
+        {"layer_norm", [](const Tensor& x, const Tensor&, const Tensor&) { return layer_norm(x, {9, 9}); }},
         {"batch_norm train", [](const Tensor& x, const Tensor& w, const Tensor& b) {
-           return batch_norm(x, {}, {}, w, b, true); }, 6 * 81},
+           return batch_norm(x, {}, {}, w, b, true); }},
     };
-    for (const auto& [name, f, k] : ops) {
+    for (const auto& [name, f] : ops) {
       Tensor x = x0.clone().requires_grad_(), w = w0.clone().requires_grad_(),
              b = b0.clone().requires_grad_();
       Tensor gx = x0.to(gpu()).requires_grad_(), gw = w0.to(gpu()).requires_grad_(),
@@ -341,18 +344,18 @@ TEST_CASE("cuda norms: group, layer and batch norm with their gradients") {
       y.backward(up);
       gy.backward(up.to(gpu()));
       check_parity(gx.grad(), x.grad(), k, name + " dx");
-      check_parity(gw.grad(), w.grad(), 6 * 81, name + " dweight");
-      check_parity(gb.grad(), b.grad(), 6 * 81, name + " dbias");
+      check_parity(gw.grad(), w.grad(), k, name + " dweight");
+      check_parity(gb.grad(), b.grad(), k, name + " dbias");
     }
     // Running statistics are updated on the GPU as on the CPU, and inference uses them.
     Tensor rm = Tensor::zeros({32}, {.dtype = dt}), rv = Tensor::ones({32}, {.dtype = dt});
     Tensor grm = rm.to(gpu()), grv = rv.to(gpu());
     batch_norm(x0, rm, rv, w0, b0, true, 0.1);
     batch_norm(x0.to(gpu()), grm, grv, w0.to(gpu()), b0.to(gpu()), true, 0.1);
-    check_parity(grm, rm, 6 * 81, "running_mean");
-    check_parity(grv, rv, 6 * 81, "running_var");
+    check_parity(grm, rm, k, "running_mean");
+    check_parity(grv, rv, k, "running_var");
     check_parity(batch_norm(x0.to(gpu()), grm, grv, w0.to(gpu()), b0.to(gpu()), false),
-                 batch_norm(x0, rm, rv, w0, b0, false), 1, "batch_norm eval");
+                 batch_norm(x0, rm, rv, w0, b0, false), k, "batch_norm eval");
   }
 }
 

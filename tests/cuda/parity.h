@@ -14,7 +14,11 @@
 //                                |gpu - cpu| <= r (|cpu| + rms(cpu)),  r = 1e-5 + k 2^-23
 //   (k 2^-23 is k float32 roundings of half an ulp each: the worst case of a sum whose
 //   terms are of the size of the result; rms(cpu) scales the bound for values that are
-//   small only because of cancellation.)
+//   small only because of cancellation.) GEMMs and convolutions accumulate in float32
+//   on both devices, in different orders, so their k is the dot-product length.
+//   Reductions, softmax and the norms accumulate float32 in double on both devices, so
+//   only the final roundings and the element-wise ops around them differ: their k is
+//   kSumInDouble, whatever the length of the sum.
 // float64 is compared with the same formulas, 2^-23 replaced by 2^-52 and 1e-5 by 1e-12.
 // Results that both devices compute exactly (copies, indexing, max, the Philox uniforms
 // and integers) are compared for equality.
@@ -29,6 +33,9 @@
 namespace kiln::test {
 
 inline Device gpu() { return Device::cuda(0); }
+
+// The k of Note [CPU-GPU tolerances] for sums that both devices accumulate in double.
+inline constexpr std::int64_t kSumInDouble = 16;
 
 struct Tolerance {
   double rtol, atol;
