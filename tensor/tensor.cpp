@@ -165,10 +165,8 @@ void copy_strided(const Tensor& src, const Tensor& dst) {
   if (src.numel() == 0) return;
   const Device dev = dst.device();
   if (src.device() != dev) {
-    KILN_CHECK(src.dtype() == dst.dtype() || src.device().is_cpu(),
-               "copy: converting dtype across devices ({} {} -> {} {}) is not supported",
-               src.device(), src.dtype(), dev, dst.dtype());
-    // Stage through a contiguous buffer on the destination device.
+    // Stage through a contiguous buffer on the destination device, in src's dtype; the
+    // conversion (if any) then happens there.
     Tensor staged = copy_to_device(src, dev);
     copy_strided(staged, dst);
     return;

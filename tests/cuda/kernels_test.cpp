@@ -49,6 +49,13 @@ TEST_CASE("cuda tensors: factories, copies both ways, views, item, fill") {
     check_parity(g.slice(1, 1, 7, 3).to(Device::cpu()), c.slice(1, 1, 7, 3), 0, "strided to cpu");
     check_parity(c.t().to(gpu()), c.t(), 0, "strided to gpu");
     check_parity(g.to(kFloat64), c.to(kFloat64), 0, "dtype conversion on the GPU");
+    // copy_ across devices and dtypes at once, both ways.
+    Tensor host64 = Tensor::zeros({5, 7}, {.dtype = kFloat64});
+    host64.copy_(g);
+    check_parity(host64, c.to(kFloat64), 0, "copy_ gpu -> cpu with conversion");
+    Tensor dev32 = Tensor::zeros({7, 5}, {.dtype = kFloat32, .device = gpu()});
+    dev32.t().copy_(c);
+    check_parity(dev32.t(), c.to(kFloat32), 0, "copy_ cpu -> strided gpu with conversion");
   }
   // fill_ and copy_ into a strided window of a GPU tensor.
   Tensor g = Tensor::zeros({4, 6}, o);
