@@ -29,14 +29,36 @@ Tensor evaluate(const GradcheckFn& f, const std::vector<Tensor>& inputs) {
   return detail::contiguous_copy(f(inputs), DType::Float64);
 }
 
+// Reads and writes one element of x, on any device: at / set_at on the CPU, a 0-d view
+// (item() copies it back, fill_ writes it) on a GPU.
+struct Element {
+  Tensor x;
+  std::vector<std::int64_t> index;
+  Tensor view;  // GPU only
+
+  Element(const Tensor& t, std::vector<std::int64_t> idx) : x(t), index(std::move(idx)) {
+    if (x.device().is_cpu()) return;
+    std::int64_t off = x.offset();
+    for (size_t d = 0; d < index.size(); ++d) off += index[d] * x.strides()[d];
+    view = detail::make_view(x, {}, {}, off);
+  }
+  double get() const { return view.defined() ? view.item() : x.at(index); }
+  void set(double v) {
+    if (view.defined()) view.fill_(v);
+    else x.set_at(index, v);
+  }
+};
+
 }  // namespace
 
 GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& inputs, double eps,
                           double atol, double rtol) {
   for (size_t i = 0; i < inputs.size(); ++i) {
     const Tensor& x = inputs[i];
-    KILN_CHECK(x.defined() && x.dtype() == DType::Float64 && x.device().is_cpu(),
-               "gradcheck: input {} must be a float64 cpu tensor", i);
+    KILN_CHECK(x.defined() && x.dtype() == DType::Float64,
+               "gradcheck: input {} must be a float64 tensor", i);
+    KILN_CHECK(x.device() == inputs[0].device(), "gradcheck: input {} is on {} but input 0 is on {}",
+               i, x.device(), inputs[0].device());
     KILN_CHECK(x.is_leaf() && x.requires_grad(),
                "gradcheck: input {} must be a leaf with requires_grad", i);
     for (std::int64_t d = 0; d < x.dim(); ++d)
@@ -48,7 +70,7 @@ GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& input
   // Analytic: one backward of v·y.
   const Tensor y = f(inputs);
   Generator gen(12345);
-  const Tensor v = Tensor::randn(y.shape(), {.dtype = DType::Float64}, &gen);
+  const Tensor v = Tensor::randn(y.shape(), {.dtype = DType::Float64, .device = y.device()}, &gen);
   std::vector<Tensor> analytic(inputs.size());
   if (y.requires_grad()) {
     analytic = grad({sum(y.to(DType::Float64) * v)}, inputs, {}, false, false,
@@ -62,14 +84,13 @@ GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& input
     const std::vector<double> a =
         analytic[i].defined() ? analytic[i].to_vector<double>() : std::vector<double>(x.numel(), 0.0);
     for (std::int64_t e = 0; e < x.numel(); ++e) {
-      const auto index = unravel(e, x.shape());
-      const double x0 = x.at(index);
-      Tensor xm = x;  // writes go through to the leaf's storage
-      xm.set_at(index, x0 + eps);
+      Element xe(x, unravel(e, x.shape()));  // writes go through to the leaf's storage
+      const double x0 = xe.get();
+      xe.set(x0 + eps);
       const Tensor plus = evaluate(f, inputs);
-      xm.set_at(index, x0 - eps);
+      xe.set(x0 - eps);
       const Tensor minus = evaluate(f, inputs);
-      xm.set_at(index, x0);
+      xe.set(x0);
       // Difference first, then project: outputs this element does not touch cancel
       // exactly instead of drowning the change in their rounding error.
       const double numeric = sum((plus - minus) * v).item() / (2 * eps);

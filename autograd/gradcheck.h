@@ -31,8 +31,9 @@ using GradcheckFn = std::function<Tensor(const std::vector<Tensor>&)>;
 // (a second-order check through autograd::grad(..., create_graph=true)) must turn grad
 // mode back on inside with autograd::GradModeGuard(true).
 //
-// Every input must be a float64 CPU leaf with requires_grad; it may be non-contiguous
-// (permuted or sliced) but not self-overlapping (expand inside f instead).
+// Every input must be a float64 leaf with requires_grad, all on one device (CPU or GPU);
+// it may be non-contiguous (permuted or sliced) but not self-overlapping (expand inside
+// f instead).
 GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& inputs,
                           double eps = 1e-6, double atol = 1e-5, double rtol = 1e-3);
 

@@ -1,5 +1,6 @@
 #include "nn/optim.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 #include <set>
@@ -8,6 +9,7 @@
 #include "autograd/ops/elementwise.h"
 #include "autograd/ops/reduce.h"
 #include "nn/module.h"
+#include "cuda/optim.h"
 #include "tensor/cpu/optim.h"
 
 namespace kiln::optim {
@@ -130,17 +132,13 @@ void SGD::step() {
     const bool first_step = steps_[i] == 0;
     ++steps_[i];
     if (!momentum_buffer_.empty()) follow_param(momentum_buffer_[i], p);
-    switch (p.device().type) {
-      case DeviceType::CPU:
-        dispatch_floating(p.dtype(), "SGD", [&]<class T>() {
-          T* buf = momentum_buffer_.empty() ? nullptr : momentum_buffer_[i].data_ptr<T>();
-          cpu::sgd_update<T>(p.data_ptr<T>(), g.data_ptr<T>(), buf, p.numel(), lr_, o.momentum,
-                             o.dampening, o.nesterov, o.weight_decay, first_step);
-        });
-        break;
-      case DeviceType::CUDA:
-        fail("SGD: sgd_update has no CUDA kernel yet (parameter {} is on {})", i, p.device());
-    }
+    // Note [Device dispatch] (autograd/ops/common.h): p, g and the state share a device.
+    dispatch_floating(p.dtype(), "SGD", [&]<class T>() {
+      auto update = p.device().is_cpu() ? &cpu::sgd_update<T> : &cuda::sgd_update<T>;
+      T* buf = momentum_buffer_.empty() ? nullptr : static_cast<T*>(momentum_buffer_[i].raw_data());
+      update(static_cast<T*>(p.raw_data()), static_cast<const T*>(g.raw_data()), buf, p.numel(),
+             lr_, o.momentum, o.dampening, o.nesterov, o.weight_decay, first_step);
+    });
   }
 }
 
@@ -174,18 +172,13 @@ void Adam::step() {
     const std::int64_t step = ++steps_[i];
     follow_param(exp_avg_[i], p);
     follow_param(exp_avg_sq_[i], p);
-    switch (p.device().type) {
-      case DeviceType::CPU:
-        dispatch_floating(p.dtype(), name_, [&]<class T>() {
-          cpu::adam_update<T>(p.data_ptr<T>(), g.data_ptr<T>(), exp_avg_[i].data_ptr<T>(),
-                              exp_avg_sq_[i].data_ptr<T>(), p.numel(), lr_, o.beta1, o.beta2,
-                              o.eps, o.weight_decay, decoupled_, step);
-        });
-        break;
-      case DeviceType::CUDA:
-        fail("{}: adam_update has no CUDA kernel yet (parameter {} is on {})", name_, i,
-             p.device());
-    }
+    // Note [Device dispatch] (autograd/ops/common.h): p, g and the state share a device.
+    dispatch_floating(p.dtype(), name_, [&]<class T>() {
+      auto update = p.device().is_cpu() ? &cpu::adam_update<T> : &cuda::adam_update<T>;
+      update(static_cast<T*>(p.raw_data()), static_cast<const T*>(g.raw_data()),
+             static_cast<T*>(exp_avg_[i].raw_data()), static_cast<T*>(exp_avg_sq_[i].raw_data()),
+             p.numel(), lr_, o.beta1, o.beta2, o.eps, o.weight_decay, decoupled_, step);
+    });
   }
 }
 
@@ -215,11 +208,20 @@ double WarmupCosine::operator()(std::int64_t step) const {
 double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm) {
   KILN_CHECK(max_norm >= 0, "clip_grad_norm_: max_norm must be non-negative, got {}", max_norm);
   NoGradGuard no_grad;
-  double sum_sq = 0;
+  // Σ ||g||² in float64, summed on the gradients' device(s) and read back once per
+  // device: on a GPU that is one synchronisation instead of one per parameter.
+  std::vector<Tensor> per_device;  // running sums, one per device met
   for (const auto& p : params) {
     const Tensor g = p.grad();
-    if (g.defined()) sum_sq += g.detach().to(kFloat64).square().sum().item();
+    if (!g.defined()) continue;
+    const Tensor sq = g.detach().to(kFloat64).square().sum();
+    auto it = std::find_if(per_device.begin(), per_device.end(),
+                           [&](const Tensor& s) { return s.device() == sq.device(); });
+    if (it == per_device.end()) per_device.push_back(sq);
+    else *it = *it + sq;
   }
+  double sum_sq = 0;
+  for (const auto& s : per_device) sum_sq += s.item();
   const double total = std::sqrt(sum_sq);
   if (!std::isfinite(total)) return total;
   const double coef = max_norm / (total + 1e-6);

@@ -237,5 +237,46 @@ KILN_HD inline void randint_block(const Philox4x32::Counter& r, std::int64_t low
   }
 }
 
+// ---- The draws' fill functions (one block of words -> its values) and the work of one
+// block of a draw: the body of the CPU loop (tensor/random.cpp) and of a GPU thread
+// (cuda/random.cu). tests/cuda/host_test.cpp runs draw_block on the host, block by block
+// in reverse order, against the CPU draws.
+
+template <class T>
+struct UniformFill {
+  T low, high;
+  KILN_HD void operator()(const Philox4x32::Counter& r, T* vals) const {
+    uniform_block(r, low, high, vals);
+  }
+};
+
+template <class T>
+struct NormalFill {
+  T mean, stddev;
+  KILN_HD void operator()(const Philox4x32::Counter& r, T* vals) const {
+    normal_block(r, mean, stddev, vals);
+  }
+};
+
+struct RandintFill {
+  std::int64_t low;
+  std::uint64_t range;  // high - low, computed in uint64
+  KILN_HD void operator()(const Philox4x32::Counter& r, std::int64_t* vals) const {
+    randint_block(r, low, range, vals);
+  }
+};
+
+// Block j of the draw of n values starting at the stream's block `offset`: fills
+// out[per·j, per·j + per), keeping only the values below n.
+template <int per, class T, class Fill>
+KILN_HD inline void draw_block(std::uint64_t seed, std::uint64_t offset, std::int64_t j, T* out,
+                               std::int64_t n, const Fill& fill) {
+  T vals[per];
+  fill(stream_block(seed, offset + static_cast<std::uint64_t>(j)), vals);
+  const std::int64_t first = j * per;
+  const std::int64_t count = n - first < per ? n - first : per;
+  for (std::int64_t k = 0; k < count; ++k) out[first + k] = vals[k];
+}
+
 }  // namespace philox
 }  // namespace kiln

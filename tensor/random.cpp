@@ -75,9 +75,9 @@ std::uint64_t philox_blocks_for(std::int64_t n, int values_per_block) {
 namespace {
 
 // The loop every draw shares: block j of the stream fills elements
-// [per * j, per * j + per) of out, of which the last block keeps only those below n.
-// `fill(words, vals)` is one of the philox::*_block functions, the same body a CUDA
-// thread runs for its block.
+// [per * j, per * j + per) of out, of which the last block keeps only those below n
+// (philox::draw_block, the same body a CUDA thread runs for its block; `fill` is one of
+// the philox::*Fill functions).
 //
 // Blocks are independent, so OpenMP splits them freely and the result does not depend
 // on the thread count. Small draws (a few thousand values) stay on one thread: starting
@@ -87,13 +87,7 @@ void fill_blocks(std::uint64_t seed, std::uint64_t offset, T* out, std::int64_t 
                  Fill fill) {
   const std::int64_t blocks = static_cast<std::int64_t>(philox_blocks_for(n, per));
 #pragma omp parallel for schedule(static) if (blocks >= 4096)
-  for (std::int64_t j = 0; j < blocks; ++j) {
-    T vals[per];
-    fill(philox::stream_block(seed, offset + static_cast<std::uint64_t>(j)), vals);
-    const std::int64_t first = j * per;
-    const std::int64_t count = std::min<std::int64_t>(per, n - first);
-    for (std::int64_t k = 0; k < count; ++k) out[first + k] = vals[k];
-  }
+  for (std::int64_t j = 0; j < blocks; ++j) philox::draw_block<per>(seed, offset, j, out, n, fill);
 }
 
 template <class T>
@@ -118,9 +112,7 @@ void philox_uniform(std::uint64_t seed, std::uint64_t offset, T* out, std::int64
   // high - low must be finite, or every value would be inf or nan.
   KILN_CHECK(std::isfinite(high - low), "philox_uniform: range [{}, {}) is not finite",
              low, high);
-  fill_blocks<real_per_block<T>()>(seed, offset, out, n, [=](const auto& r, T* vals) {
-    philox::uniform_block(r, low, high, vals);
-  });
+  fill_blocks<real_per_block<T>()>(seed, offset, out, n, philox::UniformFill<T>{low, high});
 }
 
 template <class T>
@@ -132,9 +124,7 @@ void philox_normal(std::uint64_t seed, std::uint64_t offset, T* out, std::int64_
              "philox_normal: mean ({}) and stddev ({}) must be finite", mean, stddev);
   static_assert(philox::kNormalF32PerBlock == philox::kUniformF32PerBlock &&
                 philox::kNormalF64PerBlock == philox::kUniformF64PerBlock);
-  fill_blocks<real_per_block<T>()>(seed, offset, out, n, [=](const auto& r, T* vals) {
-    philox::normal_block(r, mean, stddev, vals);
-  });
+  fill_blocks<real_per_block<T>()>(seed, offset, out, n, philox::NormalFill<T>{mean, stddev});
 }
 
 void philox_randint(std::uint64_t seed, std::uint64_t offset, std::int64_t* out,
@@ -143,10 +133,7 @@ void philox_randint(std::uint64_t seed, std::uint64_t offset, std::int64_t* out,
   KILN_CHECK(low < high, "philox_randint: low ({}) must be < high ({})", low, high);
   // In uint64 the difference is exact even when it exceeds INT64_MAX.
   const std::uint64_t range = static_cast<std::uint64_t>(high) - static_cast<std::uint64_t>(low);
-  fill_blocks<philox::kRandintPerBlock>(seed, offset, out, n,
-                                        [=](const auto& r, std::int64_t* vals) {
-                                          philox::randint_block(r, low, range, vals);
-                                        });
+  fill_blocks<philox::kRandintPerBlock>(seed, offset, out, n, philox::RandintFill{low, range});
 }
 
 template void philox_uniform<float>(std::uint64_t, std::uint64_t, float*, std::int64_t, float,

@@ -6,10 +6,12 @@
 #include <cmath>
 #include <cstring>
 
+#include "cuda/elementwise.h"
+#include "cuda/random.h"
 #include "tensor/backend.h"
 #include "tensor/cpu/elementwise.h"
-#include "tensor/random.h"
 #include "tensor/detail.h"
+#include "tensor/random.h"
 
 namespace kiln {
 
@@ -163,21 +165,20 @@ void copy_strided(const Tensor& src, const Tensor& dst) {
   if (src.numel() == 0) return;
   const Device dev = dst.device();
   if (src.device() != dev) {
-    KILN_CHECK(src.dtype() == dst.dtype() || src.device().is_cpu(),
-               "copy: converting dtype across devices ({} {} -> {} {}) is not supported",
-               src.device(), src.dtype(), dev, dst.dtype());
-    // Stage through a contiguous buffer on the destination device.
+    // Stage through a contiguous buffer on the destination device, in src's dtype; the
+    // conversion (if any) then happens there.
     Tensor staged = copy_to_device(src, dev);
     copy_strided(staged, dst);
     return;
   }
-  KILN_CHECK(dev.is_cpu(), "copy: strided copies on {} arrive with the CUDA backend", dev);
   const Layout ls = Layout::make(src.shape(), src.strides());
   const Layout ld = Layout::make(dst.shape(), dst.strides());
   dispatch(src.dtype(), [&]<class S>() {
     dispatch(dst.dtype(), [&]<class D>() {
-      cpu::copy<S, D>(static_cast<const S*>(src.raw_data()), ls, static_cast<D*>(dst.raw_data()),
-                      ld);
+      const auto* from = static_cast<const S*>(src.raw_data());
+      auto* to = static_cast<D*>(dst.raw_data());
+      if (dev.is_cpu()) cpu::copy<S, D>(from, ls, to, ld);
+      else cuda::copy<S, D>(from, ls, to, ld);
     });
   });
 }
@@ -189,6 +190,7 @@ Tensor contiguous_copy(const Tensor& src, DType dtype) {
 }
 
 Tensor copy_to_device(const Tensor& src, Device device) {
+  check_device(device, "to");
   // Cross-device copies move whole contiguous buffers; make the source contiguous on
   // its own device first.
   Tensor c = src.is_contiguous() ? src : contiguous_copy(src, src.dtype());
@@ -221,14 +223,11 @@ Tensor& Tensor::copy_(const Tensor& src) {
 
 Tensor& Tensor::fill_(double value) {
   check_defined("fill_");
-  if (device().is_cpu()) {
-    const Layout l = Layout::make(shape(), strides());
-    dispatch(dtype(), [&]<class T>() {
-      cpu::fill<T>(static_cast<T*>(raw_data()), l, static_cast<T>(value));
-    });
-  } else {
-    copy_(Tensor::full(shape(), value, {.dtype = dtype()}));
-  }
+  const Layout l = Layout::make(shape(), strides());
+  dispatch(dtype(), [&]<class T>() {
+    auto kernel = device().is_cpu() ? &cpu::fill<T> : &cuda::fill<T>;
+    kernel(static_cast<T*>(raw_data()), l, static_cast<T>(value));
+  });
   return *this;
 }
 
@@ -247,9 +246,14 @@ Tensor finish(Tensor t, const Options& o) {
 }
 }  // namespace
 
+void detail::check_device(Device device, const char* op) {
+  if (device.is_cuda()) cuda::require_device(device.index, op);
+}
+
 Tensor Tensor::empty(const Shape& shape, Options o) {
   for (auto s : shape)
     KILN_CHECK(s >= 0, "empty: negative size in shape {}", shape_str(shape));
+  detail::check_device(o.device, "empty");
   const std::int64_t n = numel_of(shape);
   auto storage = std::make_shared<Storage>(static_cast<std::size_t>(n) * itemsize(o.dtype),
                                            o.device);
@@ -258,17 +262,27 @@ Tensor Tensor::empty(const Shape& shape, Options o) {
   return t;
 }
 
-Tensor Tensor::full(const Shape& shape, double value, Options o) {
-  Tensor t = empty(shape, {.dtype = o.dtype});
+namespace {
+// Filled on its own device: no host buffer, no copy.
+Tensor filled(const Shape& shape, double value, Options o, const char* op) {
+  detail::check_device(o.device, op);
+  Tensor t = Tensor::empty(shape, {.dtype = o.dtype, .device = o.device});
   t.fill_(value);
-  return finish(t, o);
+  if (o.requires_grad) t.requires_grad_(true);
+  return t;
 }
-Tensor Tensor::zeros(const Shape& shape, Options o) { return full(shape, 0, o); }
-Tensor Tensor::ones(const Shape& shape, Options o) { return full(shape, 1, o); }
-Tensor Tensor::scalar(double value, Options o) { return full({}, value, o); }
+}  // namespace
+
+Tensor Tensor::full(const Shape& shape, double value, Options o) {
+  return filled(shape, value, o, "full");
+}
+Tensor Tensor::zeros(const Shape& shape, Options o) { return filled(shape, 0, o, "zeros"); }
+Tensor Tensor::ones(const Shape& shape, Options o) { return filled(shape, 1, o, "ones"); }
+Tensor Tensor::scalar(double value, Options o) { return filled({}, value, o, "scalar"); }
 
 Tensor Tensor::arange(double start, double end, double step, Options o) {
   KILN_CHECK(step != 0, "arange: step must be non-zero");
+  detail::check_device(o.device, "arange");
   const double count = std::ceil((end - start) / step);
   const std::int64_t n = count > 0 ? static_cast<std::int64_t>(count) : 0;
   Tensor t = empty({n}, {.dtype = o.dtype});
@@ -281,6 +295,7 @@ Tensor Tensor::arange(double start, double end, double step, Options o) {
 
 Tensor Tensor::linspace(double start, double end, std::int64_t steps, Options o) {
   KILN_CHECK(steps >= 0, "linspace: steps must be non-negative, got {}", steps);
+  detail::check_device(o.device, "linspace");
   Tensor t = empty({steps}, {.dtype = o.dtype});
   const double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
   dispatch(o.dtype, [&]<class T>() {
@@ -295,47 +310,59 @@ Tensor Tensor::linspace(double start, double end, std::int64_t steps, Options o)
 }
 
 Tensor Tensor::eye(std::int64_t n, Options o) {
+  detail::check_device(o.device, "eye");
   Tensor t = zeros({n, n}, {.dtype = o.dtype});
   for (std::int64_t i = 0; i < n; ++i) t.set_at({i, i}, 1.0);
   return finish(t, o);
 }
 
+// Random draws run on the tensor's own device: the stream (seed, offset) is the same,
+// so the values are too (Note [Philox stream layout] in tensor/philox.h).
 Tensor Tensor::rand(const Shape& shape, Options o, Generator* gen) {
+  detail::check_device(o.device, "rand");
   Generator& g = gen ? *gen : default_generator();
-  Tensor t = empty(shape, {.dtype = o.dtype});
+  Tensor t = empty(shape, {.dtype = o.dtype, .device = o.device});
   const std::int64_t n = t.numel();
   dispatch_floating(o.dtype, "rand", [&]<class T>() {
     const std::uint64_t offset =
         g.advance(cpu::philox_blocks_for(n, sizeof(T) == 4 ? philox::kUniformF32PerBlock
                                                            : philox::kUniformF64PerBlock));
-    cpu::philox_uniform<T>(g.seed(), offset, t.data_ptr<T>(), n, T(0), T(1));
+    auto kernel = o.device.is_cpu() ? &cpu::philox_uniform<T> : &cuda::philox_uniform<T>;
+    kernel(g.seed(), offset, static_cast<T*>(t.raw_data()), n, T(0), T(1));
   });
-  return finish(t, o);
+  if (o.requires_grad) t.requires_grad_(true);
+  return t;
 }
 
 Tensor Tensor::randn(const Shape& shape, Options o, Generator* gen) {
+  detail::check_device(o.device, "randn");
   Generator& g = gen ? *gen : default_generator();
-  Tensor t = empty(shape, {.dtype = o.dtype});
+  Tensor t = empty(shape, {.dtype = o.dtype, .device = o.device});
   const std::int64_t n = t.numel();
   dispatch_floating(o.dtype, "randn", [&]<class T>() {
     const std::uint64_t offset =
         g.advance(cpu::philox_blocks_for(n, sizeof(T) == 4 ? philox::kNormalF32PerBlock
                                                            : philox::kNormalF64PerBlock));
-    cpu::philox_normal<T>(g.seed(), offset, t.data_ptr<T>(), n, T(0), T(1));
+    auto kernel = o.device.is_cpu() ? &cpu::philox_normal<T> : &cuda::philox_normal<T>;
+    kernel(g.seed(), offset, static_cast<T*>(t.raw_data()), n, T(0), T(1));
   });
-  return finish(t, o);
+  if (o.requires_grad) t.requires_grad_(true);
+  return t;
 }
 
 Tensor Tensor::randint(std::int64_t low, std::int64_t high, const Shape& shape, Options o,
                        Generator* gen) {
   KILN_CHECK(high > low, "randint: empty range [{}, {})", low, high);
+  detail::check_device(o.device, "randint");
   Generator& g = gen ? *gen : default_generator();
-  Tensor t = empty(shape, {.dtype = DType::Int64});
+  Tensor t = empty(shape, {.dtype = DType::Int64, .device = o.device});
   const std::int64_t n = t.numel();
   const std::uint64_t offset = g.advance(cpu::philox_blocks_for(n, philox::kRandintPerBlock));
-  cpu::philox_randint(g.seed(), offset, t.data_ptr<std::int64_t>(), n, low, high);
+  auto kernel = o.device.is_cpu() ? &cpu::philox_randint : &cuda::philox_randint;
+  kernel(g.seed(), offset, static_cast<std::int64_t*>(t.raw_data()), n, low, high);
   if (o.dtype != DType::Int64) t = detail::contiguous_copy(t, o.dtype);
-  return finish(t, o);
+  if (o.requires_grad) t.requires_grad_(true);
+  return t;
 }
 
 Tensor Tensor::tensor(std::initializer_list<double> values, Options o) {

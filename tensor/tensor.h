@@ -37,6 +37,14 @@ struct Options {
   bool requires_grad = false;
 };
 
+namespace detail {
+// Throws kiln::Error naming `op` when `device` is a GPU this process cannot use (no GPU,
+// no driver, no CUDA build, or an index past the last GPU); nothing for the CPU. Every
+// factory calls it first, so Tensor::zeros({2}, {.device = Device::cuda()}) on a machine
+// without a GPU fails with "zeros: cuda:0 requested, but there is no usable CUDA GPU ...".
+void check_device(Device device, const char* op);
+}  // namespace detail
+
 struct AutogradMeta {
   bool requires_grad = false;
   std::shared_ptr<struct TensorImpl> grad;
@@ -254,6 +262,7 @@ template <class T>
 Tensor Tensor::from_vector(const std::vector<T>& values, const Shape& shape, Options o) {
   KILN_CHECK(static_cast<std::int64_t>(values.size()) == numel_of(shape),
              "from_vector: {} values do not fill shape {}", values.size(), shape_str(shape));
+  detail::check_device(o.device, "from_vector");
   Tensor out = empty(shape, {.dtype = o.dtype});
   dispatch(o.dtype, [&]<class U>() {
     U* dst = out.data_ptr<U>();

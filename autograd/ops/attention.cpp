@@ -29,7 +29,6 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   ops::check_same(kOp, q, k);
   ops::check_same(kOp, q, v);
   dispatch_floating(q.dtype(), kOp, []<class T>() {});
-  ops::require_cpu(kOp, q);
   KILN_CHECK(q.dim() >= 2 && k.dim() >= 2 && v.dim() >= 2,
              "{}: q, k and v need at least 2 dims ([..., L, D]), got q {}, k {}, v {}", kOp,
              shape_str(q.shape()), shape_str(k.shape()), shape_str(v.shape()));

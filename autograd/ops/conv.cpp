@@ -5,6 +5,7 @@
 #include "autograd/ops/conv.h"
 
 #include "autograd/ops/common.h"
+#include "cuda/conv.h"
 #include "tensor/cpu/conv.h"
 
 namespace kiln {
@@ -84,15 +85,16 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
   dispatch_floating(input.dtype(), "conv2d", [] <class T>() {});
   const cpu::Conv2dParams p =
       conv2d_params(input, weight, bias, stride, padding, dilation, groups);
-  ops::require_cpu("conv2d", input);
 
   const Tensor x = input.detach().contiguous(), w = weight.detach().contiguous();
   const Tensor b = bias.defined() ? bias.detach().contiguous() : Tensor();
-  Tensor out = Tensor::empty({p.N, p.C_out, p.H_out, p.W_out}, {.dtype = input.dtype()});
+  const Device device = input.device();
+  Tensor out = Tensor::empty({p.N, p.C_out, p.H_out, p.W_out},
+                             {.dtype = input.dtype(), .device = device});
   if (out.numel() > 0) {
     dispatch_floating(input.dtype(), "conv2d", [&]<class T>() {
-      cpu::conv2d_forward<T>(p, cptr<T>(x), cptr<T>(w), b.defined() ? cptr<T>(b) : nullptr,
-                             mptr<T>(out));
+      auto kernel = device.is_cpu() ? &cpu::conv2d_forward<T> : &cuda::conv2d_forward<T>;
+      kernel(p, cptr<T>(x), cptr<T>(w), b.defined() ? cptr<T>(b) : nullptr, mptr<T>(out));
     });
   }
 
@@ -101,10 +103,14 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
   const bool need_x = input.requires_grad(), need_w = weight.requires_grad();
   const bool need_b = bias.defined() && bias.requires_grad();
   return record("Conv2dBackward", out, {input, weight, bias},
-                [p, dtype = input.dtype(), need_x, need_w, need_b, x_saved = need_w ? x : Tensor(),
-                 w_saved = need_x ? w : Tensor()](const Tensor& g) {
+                [p, dtype = input.dtype(), device, need_x, need_w, need_b,
+                 x_saved = need_w ? x : Tensor(), w_saved = need_x ? w : Tensor()](const Tensor& g) {
+                  KILN_CHECK(g.device() == device,
+                             "conv2d_backward: the gradient is on {} but the input is on {}",
+                             g.device(), device);
                   const Tensor gc = g.contiguous();
-                  const Options o{.dtype = dtype};
+                  const Options o{.dtype = dtype, .device = device};
+                  const bool on_cpu = device.is_cpu();
                   // The kernels overwrite their output; an empty grad_output means zeros.
                   const bool empty = gc.numel() == 0;
                   auto make = [&](const Shape& s) {
@@ -114,17 +120,21 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
                   dispatch_floating(dtype, "conv2d_backward", [&]<class T>() {
                     if (need_x) {
                       gx = make({p.N, p.C_in, p.H, p.W});
-                      if (!empty)
-                        cpu::conv2d_backward_input<T>(p, cptr<T>(gc), cptr<T>(w_saved), mptr<T>(gx));
+                      auto kernel = on_cpu ? &cpu::conv2d_backward_input<T>
+                                        : &cuda::conv2d_backward_input<T>;
+                      if (!empty) kernel(p, cptr<T>(gc), cptr<T>(w_saved), mptr<T>(gx));
                     }
                     if (need_w) {
                       gw = make({p.C_out, p.C_in / p.groups, p.KH, p.KW});
-                      if (!empty)
-                        cpu::conv2d_backward_weight<T>(p, cptr<T>(gc), cptr<T>(x_saved), mptr<T>(gw));
+                      auto kernel = on_cpu ? &cpu::conv2d_backward_weight<T>
+                                        : &cuda::conv2d_backward_weight<T>;
+                      if (!empty) kernel(p, cptr<T>(gc), cptr<T>(x_saved), mptr<T>(gw));
                     }
                     if (need_b) {
                       gb = Tensor::empty({p.C_out}, o);
-                      cpu::conv2d_backward_bias<T>(p, cptr<T>(gc), mptr<T>(gb));
+                      auto kernel = on_cpu ? &cpu::conv2d_backward_bias<T>
+                                        : &cuda::conv2d_backward_bias<T>;
+                      kernel(p, cptr<T>(gc), mptr<T>(gb));
                     }
                   });
                   return std::vector<Tensor>{gx, gw, gb};

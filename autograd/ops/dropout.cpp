@@ -15,7 +15,6 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
              shape_str(x.shape()));
   dispatch_floating(x.dtype(), "dropout", []<class T>() {});
   if (!training || p == 0.0) return x;
-  ops::require_cpu("dropout", x);
   // keep = [u >= p] has probability 1 - p; the survivors carry 1 / (1 - p).
   const Tensor u = Tensor::rand(x.shape(), {.dtype = x.dtype(), .device = x.device()}, gen);
   const Tensor mask = p == 1.0 ? Tensor::zeros_like(u) : (u >= p) * (1.0 / (1.0 - p));

@@ -11,16 +11,14 @@
 
 #include "autograd/ops/common.h"
 #include "autograd/ops/reduce.h"
+#include "cuda/elementwise.h"
 #include "tensor/cpu/elementwise.h"
 
 namespace kiln {
 namespace ops {
 
-void require_cpu(const char* op, const Tensor& t) {
-  KILN_CHECK(t.device().is_cpu(),
-             "{}: no CUDA kernel yet for this op (tensor of shape {} on {}); the CUDA backend "
-             "adds it",
-             op, shape_str(t.shape()), t.device());
+Tensor host_contiguous(const Tensor& t) {
+  return t.device().is_cpu() ? t.detach().contiguous() : t.detach().to(Device::cpu());
 }
 
 void check_same(const char* op, const Tensor& a, const Tensor& b) {
@@ -57,11 +55,10 @@ Tensor unary_forward(UnaryOp op, const Tensor& x) {
   if (is_floating_only(op) && !is_floating(x.dtype()))
     fail("{}: expects a floating dtype (float32 or float64), got {} (shape {})", op_name(op),
          x.dtype(), shape_str(x.shape()));
-  ops::require_cpu(op_name(op), x);
   Tensor out = Tensor::empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
   dispatch(x.dtype(), [&]<class T>() {
-    cpu::unary<T>(op, static_cast<const T*>(x.raw_data()), layout_of(x),
-                  static_cast<T*>(out.raw_data()));
+    auto kernel = x.device().is_cpu() ? &cpu::unary<T> : &cuda::unary<T>;
+    kernel(op, static_cast<const T*>(x.raw_data()), layout_of(x), static_cast<T*>(out.raw_data()));
   });
   return out;
 }
@@ -70,7 +67,6 @@ Tensor unary_forward(UnaryOp op, const Tensor& x) {
 Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b) {
   const char* name = op_name(op);
   ops::check_same(name, a, b);
-  ops::require_cpu(name, a);
   KILN_CHECK(!(op == BinaryOp::Div && a.dtype() == DType::Int64),
              "div: int64 division is not supported (shapes {} and {}); convert with .to(kFloat32)",
              shape_str(a.shape()), shape_str(b.shape()));
@@ -79,9 +75,9 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b) {
   const Tensor eb = b.shape() == shape ? b : b.detach().expand(shape);
   Tensor out = Tensor::empty(shape, {.dtype = a.dtype(), .device = a.device()});
   dispatch(a.dtype(), [&]<class T>() {
-    cpu::binary<T>(op, static_cast<const T*>(ea.raw_data()), layout_of(ea),
-                   static_cast<const T*>(eb.raw_data()), layout_of(eb),
-                   static_cast<T*>(out.raw_data()));
+    auto kernel = a.device().is_cpu() ? &cpu::binary<T> : &cuda::binary<T>;
+    kernel(op, static_cast<const T*>(ea.raw_data()), layout_of(ea),
+           static_cast<const T*>(eb.raw_data()), layout_of(eb), static_cast<T*>(out.raw_data()));
   });
   return out;
 }
@@ -207,12 +203,12 @@ Tensor reciprocal(const Tensor& x) {
 
 Tensor clamp(const Tensor& x, std::optional<double> min, std::optional<double> max) {
   KILN_CHECK(x.defined(), "clamp: undefined tensor argument");
-  ops::require_cpu("clamp", x);
   Tensor out = Tensor::empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
   dispatch(x.dtype(), [&]<class T>() {
-    cpu::clamp<T>(static_cast<const T*>(x.raw_data()), layout_of(x), min.has_value(),
-                  static_cast<T>(min.value_or(0)), max.has_value(), static_cast<T>(max.value_or(0)),
-                  static_cast<T*>(out.raw_data()));
+    auto kernel = x.device().is_cpu() ? &cpu::clamp<T> : &cuda::clamp<T>;
+    kernel(static_cast<const T*>(x.raw_data()), layout_of(x), min.has_value(),
+           static_cast<T>(min.value_or(0)), max.has_value(), static_cast<T>(max.value_or(0)),
+           static_cast<T*>(out.raw_data()));
   });
   return record("ClampBackward", out, {x}, [x, min, max](const Tensor& g) {
     // The gradient passes where x is inside [min, max] (boundaries included, as torch).
@@ -309,18 +305,18 @@ Tensor ge(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::Ge
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   ops::check_same("where", a, b);
   KILN_CHECK(cond.defined() && cond.device() == a.device(),
-             "where: condition must be on {} like the values", a.device());
-  ops::require_cpu("where", a);
+             "where: the condition is on {} but the values are on {}",
+             cond.defined() ? cond.device().str() : std::string("(undefined)"), a.device());
   const Shape shape =
       broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
   const Tensor c = (cond.dtype() == a.dtype() ? cond.detach() : cond.to(a.dtype())).expand(shape);
   const Tensor ea = a.detach().expand(shape), eb = b.detach().expand(shape);
   Tensor out = Tensor::empty(shape, {.dtype = a.dtype(), .device = a.device()});
   dispatch(a.dtype(), [&]<class T>() {
-    cpu::where<T>(static_cast<const T*>(c.raw_data()), layout_of(c),
-                  static_cast<const T*>(ea.raw_data()), layout_of(ea),
-                  static_cast<const T*>(eb.raw_data()), layout_of(eb),
-                  static_cast<T*>(out.raw_data()));
+    auto kernel = a.device().is_cpu() ? &cpu::where<T> : &cuda::where<T>;
+    kernel(static_cast<const T*>(c.raw_data()), layout_of(c), static_cast<const T*>(ea.raw_data()),
+           layout_of(ea), static_cast<const T*>(eb.raw_data()), layout_of(eb),
+           static_cast<T*>(out.raw_data()));
   });
   return record("WhereBackward", out, {a, b}, [c, sa = a.shape(), sb = b.shape()](const Tensor& g) {
     const Tensor zero = Tensor::zeros({}, {.dtype = g.dtype(), .device = g.device()});

@@ -18,11 +18,11 @@ Tensor embedding(const Tensor& weight, const Tensor& indices) {
              indices.dtype(), shape_str(indices.shape()));
   KILN_CHECK(indices.device() == weight.device(),
              "embedding: indices are on {} but weight is on {}", indices.device(), weight.device());
-  ops::require_cpu("embedding", weight);
   const std::int64_t V = weight.shape()[0], D = weight.shape()[1];
   const Tensor flat = indices.detach().reshape({indices.numel()}).contiguous();
-  const std::int64_t* p = flat.data_ptr<std::int64_t>();
-  for (std::int64_t i = 0; i < flat.numel(); ++i) {
+  const Tensor host = ops::host_contiguous(flat);  // GPU indices are checked on the host
+  const std::int64_t* p = host.data_ptr<std::int64_t>();
+  for (std::int64_t i = 0; i < host.numel(); ++i) {
     KILN_CHECK(p[i] >= 0 && p[i] < V,
                "embedding: index {} out of range for {} embeddings (weight {}, indices {})", p[i],
                V, shape_str(weight.shape()), shape_str(indices.shape()));

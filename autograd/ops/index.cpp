@@ -21,6 +21,7 @@
 #include <algorithm>
 
 #include "autograd/ops/common.h"
+#include "cuda/index.h"
 #include "tensor/cpu/index.h"
 
 namespace kiln {
@@ -47,11 +48,13 @@ void check_index_tensor(const char* op, const Tensor& index, const Tensor& x) {
              index.device(), x.device());
 }
 
-// Every value of the (contiguous, CPU) index must lie in [0, size): checked here, once,
-// because the kernels do not check (a throw inside OpenMP would abort the program).
+// Every value of the (contiguous) index must lie in [0, size): checked here, once,
+// because the kernels do not check (a throw inside OpenMP would abort the program, and a
+// GPU kernel cannot throw). A GPU index is copied to the host for the check.
 void check_range(const char* op, const Tensor& index, int dim, std::int64_t size) {
-  const std::int64_t* p = index.data_ptr<std::int64_t>();
-  const std::int64_t n = index.numel();
+  const Tensor host = ops::host_contiguous(index);
+  const std::int64_t* p = host.data_ptr<std::int64_t>();
+  const std::int64_t n = host.numel();
   for (std::int64_t k = 0; k < n; ++k) {
     if (p[k] < 0 || p[k] >= size)
       fail("{}: index {} out of range for dim {} of size {}", op, p[k], dim, size);
@@ -117,7 +120,6 @@ Tensor cat(const std::vector<Tensor>& tensors, std::int64_t dim) {
     }
     shape[d] += t.shape()[d];
   }
-  ops::require_cpu("cat", t0);
 
   // Each input is copied into its window of the output: a narrow view along d.
   Tensor out = Tensor::empty(shape, {.dtype = t0.dtype(), .device = t0.device()});
@@ -227,7 +229,6 @@ Tensor gather(const Tensor& x, std::int64_t dim, const Tensor& index) {
                "be larger)",
                shape_str(index.shape()), shape_str(x.shape()), k, d);
   }
-  ops::require_cpu("gather", x);
   const Tensor idx = index.detach().contiguous();
   check_range("gather", idx, d, x.shape()[d]);
 
@@ -237,8 +238,9 @@ Tensor gather(const Tensor& x, std::int64_t dim, const Tensor& index) {
   const std::int64_t outer = prod(index.shape(), 0, d);
   const std::int64_t inner = prod(index.shape(), d + 1, index.dim());
   dispatch(x.dtype(), [&]<class T>() {
-    cpu::gather<T>(ptr<T>(xs), ptr<std::int64_t>(idx), ptr<T>(out), outer, x.shape()[d],
-                   index.shape()[d], inner);
+    auto kernel = x.device().is_cpu() ? &cpu::gather<T> : &cuda::gather<T>;
+    kernel(ptr<T>(xs), ptr<std::int64_t>(idx), ptr<T>(out), outer, x.shape()[d], index.shape()[d],
+           inner);
   });
   // Note [Adjoint pairs]
   return record("GatherBackward", out, {x}, [shape = x.shape(), d, idx](const Tensor& g) {
@@ -267,7 +269,6 @@ Tensor scatter_add(const Tensor& base, std::int64_t dim, const Tensor& index, co
                "may be larger)",
                shape_str(index.shape()), shape_str(base.shape()), k, d);
   }
-  ops::require_cpu("scatter_add", base);
   const Tensor idx = index.detach().contiguous();
   check_range("scatter_add", idx, d, base.shape()[d]);
 
@@ -281,8 +282,9 @@ Tensor scatter_add(const Tensor& base, std::int64_t dim, const Tensor& index, co
   const std::int64_t outer = prod(index.shape(), 0, d);
   const std::int64_t inner = prod(index.shape(), d + 1, index.dim());
   dispatch(base.dtype(), [&]<class T>() {
-    cpu::scatter_add<T>(ptr<T>(srcs), ptr<std::int64_t>(idx), ptr<T>(acc), outer, base.shape()[d],
-                        index.shape()[d], inner);
+    auto kernel = base.device().is_cpu() ? &cpu::scatter_add<T> : &cuda::scatter_add<T>;
+    kernel(ptr<T>(srcs), ptr<std::int64_t>(idx), ptr<T>(acc), outer, base.shape()[d],
+           index.shape()[d], inner);
   });
   if (!acc.is_same(region)) detail::copy_strided(acc, region);
 
@@ -310,7 +312,6 @@ Tensor index_select(const Tensor& x, std::int64_t dim, const Tensor& index) {
     return index_select(x.reshape({1}), 0, index).reshape({});
   }
   const int d = normalize_dim(dim, x.dim(), "index_select");
-  ops::require_cpu("index_select", x);
   const std::int64_t n = index.numel();
   const Tensor idx = index.detach().reshape({n}).contiguous();
   check_range("index_select", idx, d, x.shape()[d]);
@@ -321,8 +322,8 @@ Tensor index_select(const Tensor& x, std::int64_t dim, const Tensor& index) {
   Tensor out = Tensor::empty(shape, {.dtype = x.dtype(), .device = x.device()});
   const std::int64_t outer = prod(shape, 0, d), inner = prod(shape, d + 1, x.dim());
   dispatch(x.dtype(), [&]<class T>() {
-    cpu::index_select<T>(ptr<T>(xs), ptr<std::int64_t>(idx), n, ptr<T>(out), outer, x.shape()[d],
-                         inner);
+    auto kernel = x.device().is_cpu() ? &cpu::index_select<T> : &cuda::index_select<T>;
+    kernel(ptr<T>(xs), ptr<std::int64_t>(idx), n, ptr<T>(out), outer, x.shape()[d], inner);
   });
   // Note [Adjoint pairs]
   return record("IndexSelectBackward", out, {x}, [shape = x.shape(), d, idx](const Tensor& g) {
@@ -352,7 +353,6 @@ Tensor index_add(const Tensor& base, std::int64_t dim, const Tensor& index, cons
              "index_add: src has shape {} but base {} with {} indices along dim {} needs src of "
              "base's shape with size {} in dim {}",
              shape_str(src.shape()), shape_str(base.shape()), n, d, n, d);
-  ops::require_cpu("index_add", base);
   const Tensor idx = index.detach().reshape({n}).contiguous();
   check_range("index_add", idx, d, base.shape()[d]);
 
@@ -361,8 +361,8 @@ Tensor index_add(const Tensor& base, std::int64_t dim, const Tensor& index, cons
   const std::int64_t outer = prod(base.shape(), 0, d);
   const std::int64_t inner = prod(base.shape(), d + 1, base.dim());
   dispatch(base.dtype(), [&]<class T>() {
-    cpu::index_add<T>(ptr<T>(srcs), ptr<std::int64_t>(idx), n, ptr<T>(out), outer, base.shape()[d],
-                      inner);
+    auto kernel = base.device().is_cpu() ? &cpu::index_add<T> : &cuda::index_add<T>;
+    kernel(ptr<T>(srcs), ptr<std::int64_t>(idx), n, ptr<T>(out), outer, base.shape()[d], inner);
   });
   // Note [Adjoint pairs]
   return record("IndexAddBackward", out, {base, src},
@@ -379,7 +379,6 @@ Tensor pad(const Tensor& x, const std::vector<std::int64_t>& pads, double value)
   const std::int64_t pairs = static_cast<std::int64_t>(pads.size()) / 2;
   KILN_CHECK(pairs <= x.dim(), "pad: {} pairs of pads [{}] for a tensor of shape {} ({} dims)",
              pairs, fmt::join(pads, ", "), shape_str(x.shape()), x.dim());
-  ops::require_cpu("pad", x);
 
   // Along each padded dim, the cells of x that survive (all of them, unless a negative
   // pad crops) land at max(before, 0) in the output.

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "autograd/ops/common.h"
+#include "cuda/interpolate.h"
 #include "tensor/cpu/interpolate.h"
 
 namespace kiln {
@@ -29,26 +30,32 @@ void check_input(const Tensor& x) {
 
 // Runs the forward with the given params (already checked) and records the backward.
 Tensor interpolate_impl(const Tensor& x, cpu::Interpolate2dParams p, InterpolateMode mode) {
-  ops::require_cpu("interpolate", x);
   const Tensor xc = x.detach().contiguous();
-  Tensor out = Tensor::empty({x.shape()[0], x.shape()[1], p.H_out, p.W_out}, {.dtype = x.dtype()});
+  Tensor out = Tensor::empty({x.shape()[0], x.shape()[1], p.H_out, p.W_out},
+                             {.dtype = x.dtype(), .device = x.device()});
   dispatch_floating(x.dtype(), "interpolate", [&]<class T>() {
-    const T* in = static_cast<const T*>(xc.raw_data());
-    T* o = static_cast<T*>(out.raw_data());
-    if (mode == InterpolateMode::Nearest) cpu::interpolate_nearest_forward<T>(p, in, o);
-    else cpu::interpolate_bilinear_forward<T>(p, in, o);
+    const bool on_cpu = x.device().is_cpu();
+    auto kernel = mode == InterpolateMode::Nearest
+                      ? (on_cpu ? &cpu::interpolate_nearest_forward<T>
+                             : &cuda::interpolate_nearest_forward<T>)
+                      : (on_cpu ? &cpu::interpolate_bilinear_forward<T>
+                             : &cuda::interpolate_bilinear_forward<T>);
+    kernel(p, static_cast<const T*>(xc.raw_data()), static_cast<T*>(out.raw_data()));
   });
   // Heavy op: the backward is its own kernel (the adjoint); it needs only the geometry.
   const char* name = mode == InterpolateMode::Nearest ? "InterpolateNearestBackward"
                                                       : "InterpolateBilinearBackward";
   return record(name, out, {x}, [p, mode, shape = x.shape()](const Tensor& g) {
     const Tensor gc = g.contiguous();
-    Tensor gx = Tensor::empty(shape, {.dtype = g.dtype()});
+    Tensor gx = Tensor::empty(shape, {.dtype = g.dtype(), .device = g.device()});
     dispatch_floating(g.dtype(), "interpolate_backward", [&]<class T>() {
-      const T* gy = static_cast<const T*>(gc.raw_data());
-      T* gi = static_cast<T*>(gx.raw_data());
-      if (mode == InterpolateMode::Nearest) cpu::interpolate_nearest_backward<T>(p, gy, gi);
-      else cpu::interpolate_bilinear_backward<T>(p, gy, gi);
+      const bool on_cpu = g.device().is_cpu();
+      auto kernel = mode == InterpolateMode::Nearest
+                        ? (on_cpu ? &cpu::interpolate_nearest_backward<T>
+                               : &cuda::interpolate_nearest_backward<T>)
+                        : (on_cpu ? &cpu::interpolate_bilinear_backward<T>
+                               : &cuda::interpolate_bilinear_backward<T>);
+      kernel(p, static_cast<const T*>(gc.raw_data()), static_cast<T*>(gx.raw_data()));
     });
     return grads(gx);
   });

@@ -74,10 +74,10 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction r,
   KILN_CHECK(target.shape() == expected,
              "cross_entropy: logits {} (class dim 1 of size {}) need target of shape {}, got {}",
              shape_str(logits.shape()), C, shape_str(expected), shape_str(target.shape()));
-  ops::require_cpu(op, logits);
   const Tensor t = target.detach().contiguous();
-  const std::int64_t* p = t.data_ptr<std::int64_t>();
-  for (std::int64_t i = 0; i < t.numel(); ++i) {
+  const Tensor host = ops::host_contiguous(t);  // a GPU target is checked on the host
+  const std::int64_t* p = host.data_ptr<std::int64_t>();
+  for (std::int64_t i = 0; i < host.numel(); ++i) {
     KILN_CHECK(p[i] >= 0 && p[i] < C,
                "cross_entropy: target class {} out of range for {} classes (logits {}, target {})",
                p[i], C, shape_str(logits.shape()), shape_str(target.shape()));

@@ -1,6 +1,7 @@
 #include "autograd/ops/matmul.h"
 
 #include "autograd/ops/common.h"
+#include "cuda/gemm.h"
 #include "tensor/cpu/gemm.h"
 
 namespace kiln {
@@ -38,7 +39,7 @@ Tensor matmul_forward(const Tensor& a_in, const Tensor& b_in) {
   Shape out_shape = batch;
   out_shape.push_back(m);
   out_shape.push_back(n);
-  Tensor out = Tensor::empty(out_shape, {.dtype = a_in.dtype()});
+  Tensor out = Tensor::empty(out_shape, {.dtype = a_in.dtype(), .device = a_in.device()});
   if (out.numel() == 0) return out;
 
   // Flatten the batch dims to one (a view when the batch dims allow it) and fall back
@@ -54,9 +55,15 @@ Tensor matmul_forward(const Tensor& a_in, const Tensor& b_in) {
     const T* pa = static_cast<const T*>(a.raw_data());
     const T* pb = static_cast<const T*>(b.raw_data());
     T* pc = static_cast<T*>(out.raw_data());
-    for (std::int64_t i = 0; i < nbatch; ++i) {
-      cpu::gemm<T>(la.transposed, lb.transposed, m, n, k, T(1), pa + i * a.strides()[0], la.ld,
-                   pb + i * b.strides()[0], lb.ld, T(0), pc + i * m * n, n);
+    if (out.device().is_cpu()) {
+      for (std::int64_t i = 0; i < nbatch; ++i) {
+        cpu::gemm<T>(la.transposed, lb.transposed, m, n, k, T(1), pa + i * a.strides()[0], la.ld,
+                     pb + i * b.strides()[0], lb.ld, T(0), pc + i * m * n, n);
+      }
+    } else {  // the whole batch in one cuBLAS call (a batch stride may be 0: broadcast)
+      cuda::gemm_strided_batched<T>(la.transposed, lb.transposed, m, n, k, T(1), pa, la.ld,
+                                    a.strides()[0], pb, lb.ld, b.strides()[0], T(0), pc, n, m * n,
+                                    nbatch);
     }
   });
   return out;
@@ -90,7 +97,6 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
   ops::check_same("matmul", a, b);
-  ops::require_cpu("matmul", a);
   KILN_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: both operands need at least 1 dim, got {} and {}",
              shape_str(a.shape()), shape_str(b.shape()));
   dispatch_floating(a.dtype(), "matmul", [] <class T>() {});

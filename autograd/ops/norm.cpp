@@ -11,6 +11,7 @@
 #include "autograd/ops/norm.h"
 
 #include "autograd/ops/common.h"
+#include "cuda/norm.h"
 #include "tensor/cpu/norm.h"
 
 namespace kiln {
@@ -46,7 +47,12 @@ void check_param(const char* op, const char* what, const Tensor& p, const Tensor
 void check_x(const char* op, const Tensor& x) {
   KILN_CHECK(x.defined(), "{}: undefined tensor argument", op);
   dispatch_floating(x.dtype(), op, []<class T>() {});
-  ops::require_cpu(op, x);
+}
+
+// The gradient a norm's backward receives must be on the input's device.
+void check_grad(const char* op, const Tensor& g, const Tensor& x) {
+  KILN_CHECK(g.device() == x.device(), "{}: the gradient is on {} but x is on {}", op, g.device(),
+             x.device());
 }
 
 bool wants_grad(const Tensor& t) { return t.defined() && t.requires_grad(); }
@@ -95,18 +101,21 @@ Tensor group_norm(const Tensor& x, std::int64_t num_groups, const Tensor& weight
   Tensor y = Tensor::empty(x.shape(), o);
   Tensor mean = Tensor::empty({N, G}, o), rstd = Tensor::empty({N, G}, o);
   dispatch_floating(x.dtype(), op, [&]<class T>() {
-    cpu::group_norm_forward<T>(ptr<T>(xc), ptr<T>(wc), ptr<T>(bc), ptr<T>(y), ptr<T>(mean),
-                               ptr<T>(rstd), N, C, S, G, eps);
+    auto kernel = x.device().is_cpu() ? &cpu::group_norm_forward<T> : &cuda::group_norm_forward<T>;
+    kernel(ptr<T>(xc), ptr<T>(wc), ptr<T>(bc), ptr<T>(y), ptr<T>(mean), ptr<T>(rstd), N, C, S, G,
+           eps);
   });
   return record("GroupNormBackward", y, {x, weight, bias},
                 [xc, wc, mean, rstd, N, C, S, G, need_x = wants_grad(x),
                  need_w = wants_grad(weight), need_b = wants_grad(bias)](const Tensor& g) {
+                  check_grad("group_norm_backward", g, xc);
                   const Tensor gc = g.contiguous();
                   NormGrads d(xc, {C}, need_x, need_w, need_b);
                   dispatch_floating(xc.dtype(), "group_norm_backward", [&]<class T>() {
-                    cpu::group_norm_backward<T>(ptr<T>(xc), ptr<T>(gc), ptr<T>(mean), ptr<T>(rstd),
-                                                ptr<T>(wc), ptr<T>(d.dx), ptr<T>(d.dweight),
-                                                ptr<T>(d.dbias), N, C, S, G);
+                    auto kernel = xc.device().is_cpu() ? &cpu::group_norm_backward<T>
+                                                       : &cuda::group_norm_backward<T>;
+                    kernel(ptr<T>(xc), ptr<T>(gc), ptr<T>(mean), ptr<T>(rstd), ptr<T>(wc),
+                           ptr<T>(d.dx), ptr<T>(d.dweight), ptr<T>(d.dbias), N, C, S, G);
                   });
                   return d.list();
                 });
@@ -137,18 +146,20 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   Tensor y = Tensor::empty(x.shape(), o);
   Tensor mean = Tensor::empty({M}, o), rstd = Tensor::empty({M}, o);
   dispatch_floating(x.dtype(), op, [&]<class T>() {
-    cpu::layer_norm_forward<T>(ptr<T>(xc), ptr<T>(wc), ptr<T>(bc), ptr<T>(y), ptr<T>(mean),
-                               ptr<T>(rstd), M, K, eps);
+    auto kernel = x.device().is_cpu() ? &cpu::layer_norm_forward<T> : &cuda::layer_norm_forward<T>;
+    kernel(ptr<T>(xc), ptr<T>(wc), ptr<T>(bc), ptr<T>(y), ptr<T>(mean), ptr<T>(rstd), M, K, eps);
   });
   return record("LayerNormBackward", y, {x, weight, bias},
                 [xc, wc, mean, rstd, M, K, normalized_shape, need_x = wants_grad(x),
                  need_w = wants_grad(weight), need_b = wants_grad(bias)](const Tensor& g) {
+                  check_grad("layer_norm_backward", g, xc);
                   const Tensor gc = g.contiguous();
                   NormGrads d(xc, normalized_shape, need_x, need_w, need_b);
                   dispatch_floating(xc.dtype(), "layer_norm_backward", [&]<class T>() {
-                    cpu::layer_norm_backward<T>(ptr<T>(xc), ptr<T>(gc), ptr<T>(mean), ptr<T>(rstd),
-                                                ptr<T>(wc), ptr<T>(d.dx), ptr<T>(d.dweight),
-                                                ptr<T>(d.dbias), M, K);
+                    auto kernel = xc.device().is_cpu() ? &cpu::layer_norm_backward<T>
+                                                       : &cuda::layer_norm_backward<T>;
+                    kernel(ptr<T>(xc), ptr<T>(gc), ptr<T>(mean), ptr<T>(rstd), ptr<T>(wc),
+                           ptr<T>(d.dx), ptr<T>(d.dweight), ptr<T>(d.dbias), M, K);
                   });
                   return d.list();
                 });
@@ -189,9 +200,9 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   Tensor y = Tensor::empty(x.shape(), o);
   Tensor mean = Tensor::empty({C}, o), rstd = Tensor::empty({C}, o);
   dispatch_floating(x.dtype(), op, [&]<class T>() {
-    cpu::batch_norm_forward<T>(ptr<T>(xc), ptr<T>(wc), ptr<T>(bc), ptr<T>(rm), ptr<T>(rv),
-                               ptr<T>(y), ptr<T>(mean), ptr<T>(rstd), N, C, S, training, momentum,
-                               eps);
+    auto kernel = x.device().is_cpu() ? &cpu::batch_norm_forward<T> : &cuda::batch_norm_forward<T>;
+    kernel(ptr<T>(xc), ptr<T>(wc), ptr<T>(bc), ptr<T>(rm), ptr<T>(rv), ptr<T>(y), ptr<T>(mean),
+           ptr<T>(rstd), N, C, S, training, momentum, eps);
   });
   if (training && running_mean.defined()) {
     if (!rm.shares_storage_with(running_mean)) running_mean.detach().copy_(rm);
@@ -200,12 +211,14 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   return record("BatchNormBackward", y, {x, weight, bias},
                 [xc, wc, mean, rstd, N, C, S, training, need_x = wants_grad(x),
                  need_w = wants_grad(weight), need_b = wants_grad(bias)](const Tensor& g) {
+                  check_grad("batch_norm_backward", g, xc);
                   const Tensor gc = g.contiguous();
                   NormGrads d(xc, {C}, need_x, need_w, need_b);
                   dispatch_floating(xc.dtype(), "batch_norm_backward", [&]<class T>() {
-                    cpu::batch_norm_backward<T>(ptr<T>(xc), ptr<T>(gc), ptr<T>(mean), ptr<T>(rstd),
-                                                ptr<T>(wc), ptr<T>(d.dx), ptr<T>(d.dweight),
-                                                ptr<T>(d.dbias), N, C, S, training);
+                    auto kernel = xc.device().is_cpu() ? &cpu::batch_norm_backward<T>
+                                                       : &cuda::batch_norm_backward<T>;
+                    kernel(ptr<T>(xc), ptr<T>(gc), ptr<T>(mean), ptr<T>(rstd), ptr<T>(wc),
+                           ptr<T>(d.dx), ptr<T>(d.dweight), ptr<T>(d.dbias), N, C, S, training);
                   });
                   return d.list();
                 });

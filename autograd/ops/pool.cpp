@@ -3,6 +3,7 @@
 #include "autograd/ops/pool.h"
 
 #include "autograd/ops/common.h"
+#include "cuda/pool.h"
 #include "tensor/cpu/pool.h"
 
 namespace kiln {
@@ -54,20 +55,20 @@ Shape out_shape(const Tensor& x, const cpu::Pool2dParams& p) {
 Tensor avg_pool2d(const Tensor& x, std::array<std::int64_t, 2> kernel,
                   std::array<std::int64_t, 2> stride, std::array<std::int64_t, 2> padding) {
   const cpu::Pool2dParams p = pool2d_params("avg_pool2d", x, kernel, stride, padding);
-  ops::require_cpu("avg_pool2d", x);
   const Tensor xc = x.detach().contiguous();
-  Tensor out = Tensor::empty(out_shape(x, p), {.dtype = x.dtype()});
+  Tensor out = Tensor::empty(out_shape(x, p), {.dtype = x.dtype(), .device = x.device()});
   dispatch_floating(x.dtype(), "avg_pool2d", [&]<class T>() {
-    cpu::avg_pool2d_forward<T>(p, static_cast<const T*>(xc.raw_data()),
-                               static_cast<T*>(out.raw_data()));
+    auto kernel = x.device().is_cpu() ? &cpu::avg_pool2d_forward<T> : &cuda::avg_pool2d_forward<T>;
+    kernel(p, static_cast<const T*>(xc.raw_data()), static_cast<T*>(out.raw_data()));
   });
   // Heavy op: the backward is its own kernel; it needs only the geometry.
   return record("AvgPool2dBackward", out, {x}, [p, shape = x.shape()](const Tensor& g) {
     const Tensor gc = g.contiguous();
-    Tensor gx = Tensor::empty(shape, {.dtype = g.dtype()});
+    Tensor gx = Tensor::empty(shape, {.dtype = g.dtype(), .device = g.device()});
     dispatch_floating(g.dtype(), "avg_pool2d_backward", [&]<class T>() {
-      cpu::avg_pool2d_backward<T>(p, static_cast<const T*>(gc.raw_data()),
-                                  static_cast<T*>(gx.raw_data()));
+      auto kernel =
+          g.device().is_cpu() ? &cpu::avg_pool2d_backward<T> : &cuda::avg_pool2d_backward<T>;
+      kernel(p, static_cast<const T*>(gc.raw_data()), static_cast<T*>(gx.raw_data()));
     });
     return grads(gx);
   });
@@ -76,21 +77,26 @@ Tensor avg_pool2d(const Tensor& x, std::array<std::int64_t, 2> kernel,
 Tensor max_pool2d(const Tensor& x, std::array<std::int64_t, 2> kernel,
                   std::array<std::int64_t, 2> stride, std::array<std::int64_t, 2> padding) {
   const cpu::Pool2dParams p = pool2d_params("max_pool2d", x, kernel, stride, padding);
-  ops::require_cpu("max_pool2d", x);
   const Tensor xc = x.detach().contiguous();
-  Tensor out = Tensor::empty(out_shape(x, p), {.dtype = x.dtype()});
-  Tensor indices = Tensor::empty(out_shape(x, p), {.dtype = DType::Int64});
+  Tensor out = Tensor::empty(out_shape(x, p), {.dtype = x.dtype(), .device = x.device()});
+  Tensor indices = Tensor::empty(out_shape(x, p), {.dtype = DType::Int64, .device = x.device()});
   dispatch_floating(x.dtype(), "max_pool2d", [&]<class T>() {
-    cpu::max_pool2d_forward<T>(p, static_cast<const T*>(xc.raw_data()),
-                               static_cast<T*>(out.raw_data()), indices.data_ptr<std::int64_t>());
+    auto kernel = x.device().is_cpu() ? &cpu::max_pool2d_forward<T> : &cuda::max_pool2d_forward<T>;
+    kernel(p, static_cast<const T*>(xc.raw_data()), static_cast<T*>(out.raw_data()),
+           static_cast<std::int64_t*>(indices.raw_data()));
   });
   // Heavy op: the backward routes each gradient to the argmax the forward recorded.
   return record("MaxPool2dBackward", out, {x}, [p, indices, shape = x.shape()](const Tensor& g) {
+    KILN_CHECK(g.device() == indices.device(),
+               "max_pool2d_backward: the gradient is on {} but the input was on {}", g.device(),
+               indices.device());
     const Tensor gc = g.contiguous();
-    Tensor gx = Tensor::empty(shape, {.dtype = g.dtype()});
+    Tensor gx = Tensor::empty(shape, {.dtype = g.dtype(), .device = g.device()});
     dispatch_floating(g.dtype(), "max_pool2d_backward", [&]<class T>() {
-      cpu::max_pool2d_backward<T>(p, static_cast<const T*>(gc.raw_data()),
-                                  indices.data_ptr<std::int64_t>(), static_cast<T*>(gx.raw_data()));
+      auto kernel =
+          g.device().is_cpu() ? &cpu::max_pool2d_backward<T> : &cuda::max_pool2d_backward<T>;
+      kernel(p, static_cast<const T*>(gc.raw_data()),
+             static_cast<const std::int64_t*>(indices.raw_data()), static_cast<T*>(gx.raw_data()));
     });
     return grads(gx);
   });

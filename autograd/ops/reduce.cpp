@@ -5,6 +5,7 @@
 
 #include "autograd/ops/common.h"
 #include "autograd/ops/elementwise.h"
+#include "cuda/reduce.h"
 #include "tensor/cpu/reduce.h"
 
 namespace kiln {
@@ -53,19 +54,17 @@ Tensor rows_to_reduce(const Tensor& x, const Dims& rdims) {
 
 Tensor reduce_forward(cpu::ReduceOp op, const char* name, const Tensor& x, const Dims& rdims,
                       bool keepdim) {
-  ops::require_cpu(name, x);
   const Tensor rows = rows_to_reduce(x, rdims);
   const std::int64_t outer = rows.shape()[0], inner = rows.shape()[1];
   KILN_CHECK(inner > 0 || op == cpu::ReduceOp::Sum,
              "{}: cannot reduce an empty dimension (shape {})", name, shape_str(x.shape()));
-  Tensor out = Tensor::empty(reduced_shape(x, rdims, keepdim), {.dtype = x.dtype()});
+  Tensor out = Tensor::empty(reduced_shape(x, rdims, keepdim),
+                             {.dtype = x.dtype(), .device = x.device()});
+  if (inner == 0) return out.zero_();  // a sum over nothing
   dispatch(x.dtype(), [&]<class T>() {
-    T* o = static_cast<T*>(out.raw_data());
-    if (inner == 0) {
-      std::fill(o, o + outer, T(0));
-      return;
-    }
-    cpu::reduce<T>(op, static_cast<const T*>(rows.raw_data()), o, outer, inner);
+    auto kernel = x.device().is_cpu() ? &cpu::reduce<T> : &cuda::reduce<T>;
+    kernel(op, static_cast<const T*>(rows.raw_data()), static_cast<T*>(out.raw_data()), outer,
+           inner);
   });
   return out;
 }
@@ -134,17 +133,17 @@ Tensor extremum(bool is_max, const Tensor& x, const Dims& dims, bool keepdim) {
 Tensor arg_extremum(bool is_max, const Tensor& x, std::optional<std::int64_t> dim, bool keepdim) {
   const char* name = is_max ? "argmax" : "argmin";
   KILN_CHECK(x.defined(), "{}: undefined tensor argument", name);
-  ops::require_cpu(name, x);
   const Tensor src = dim ? x : x.reshape({x.numel()});
   const Dims rdims = {dim ? normalize_dim(*dim, x.dim(), name) : 0};
   const Tensor rows = rows_to_reduce(src, rdims);
   KILN_CHECK(rows.shape()[1] > 0, "{}: cannot reduce an empty dimension (shape {})", name,
              shape_str(x.shape()));
   Tensor out = Tensor::empty(reduced_shape(src, rdims, keepdim && dim.has_value()),
-                             {.dtype = DType::Int64});
+                             {.dtype = DType::Int64, .device = x.device()});
   dispatch(x.dtype(), [&]<class T>() {
-    cpu::arg_reduce<T>(is_max, static_cast<const T*>(rows.raw_data()),
-                       out.data_ptr<std::int64_t>(), rows.shape()[0], rows.shape()[1]);
+    auto kernel = x.device().is_cpu() ? &cpu::arg_reduce<T> : &cuda::arg_reduce<T>;
+    kernel(is_max, static_cast<const T*>(rows.raw_data()),
+           static_cast<std::int64_t*>(out.raw_data()), rows.shape()[0], rows.shape()[1]);
   });
   return out;
 }
@@ -177,28 +176,32 @@ namespace {
 Tensor softmax_impl(const Tensor& x, std::int64_t dim, bool log) {
   const char* name = log ? "log_softmax" : "softmax";
   KILN_CHECK(x.defined(), "{}: undefined tensor argument", name);
-  ops::require_cpu(name, x);
   const int d = normalize_dim(dim, x.dim(), name);
   const Tensor xc = x.detach().contiguous();
   std::int64_t outer = 1, inner = 1;
   for (int i = 0; i < d; ++i) outer *= x.shape()[i];
   for (std::int64_t i = d + 1; i < x.dim(); ++i) inner *= x.shape()[i];
   const std::int64_t n = x.dim() == 0 ? 1 : x.shape()[d];
-  Tensor y = Tensor::empty(x.shape(), {.dtype = x.dtype()});
+  Tensor y = Tensor::empty(x.shape(), {.dtype = x.dtype(), .device = x.device()});
   dispatch_floating(x.dtype(), name, [&]<class T>() {
-    cpu::softmax_forward<T>(static_cast<const T*>(xc.raw_data()), static_cast<T*>(y.raw_data()),
-                            outer, n, inner, log);
+    auto kernel = x.device().is_cpu() ? &cpu::softmax_forward<T> : &cuda::softmax_forward<T>;
+    kernel(static_cast<const T*>(xc.raw_data()), static_cast<T*>(y.raw_data()), outer, n, inner,
+           log);
   });
   // Heavy op: the backward is its own kernel, fed the detached output (Note [Saved
   // tensors]); it is differentiable once, which is all the framework needs here.
   return record(log ? "LogSoftmaxBackward" : "SoftmaxBackward", y, {x},
                 [yd = y.detach(), outer, n, inner, log](const Tensor& g) {
                   const Tensor gc = g.contiguous();
-                  Tensor gx = Tensor::empty(yd.shape(), {.dtype = yd.dtype()});
+                  ops::check_same("softmax_backward", yd, gc);
+                  Tensor gx =
+                      Tensor::empty(yd.shape(), {.dtype = yd.dtype(), .device = yd.device()});
                   dispatch_floating(yd.dtype(), "softmax_backward", [&]<class T>() {
-                    cpu::softmax_backward<T>(static_cast<const T*>(yd.raw_data()),
-                                             static_cast<const T*>(gc.raw_data()),
-                                             static_cast<T*>(gx.raw_data()), outer, n, inner, log);
+                    auto kernel = yd.device().is_cpu() ? &cpu::softmax_backward<T>
+                                                       : &cuda::softmax_backward<T>;
+                    kernel(static_cast<const T*>(yd.raw_data()),
+                           static_cast<const T*>(gc.raw_data()), static_cast<T*>(gx.raw_data()),
+                           outer, n, inner, log);
                   });
                   return grads(gx);
                 });
