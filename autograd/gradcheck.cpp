@@ -31,6 +31,7 @@ Tensor evaluate(const GradcheckFn& f, const std::vector<Tensor>& inputs) {
 
 }  // namespace
 
+// [region gradcheck]
 GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& inputs, double eps,
                           double atol, double rtol) {
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -95,5 +96,6 @@ GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& input
   }
   return result;
 }
+// [endregion]
 
 }  // namespace kiln::autograd

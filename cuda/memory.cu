@@ -9,6 +9,7 @@
 namespace kiln::cuda {
 namespace {
 
+// [region cuda_check]
 // CUDA errors throw kiln::Error with file:line, never exit(), so tests can catch them.
 void check(cudaError_t status, const char* what, const char* file, int line) {
   if (status != cudaSuccess)
@@ -16,6 +17,7 @@ void check(cudaError_t status, const char* what, const char* file, int line) {
          static_cast<int>(status));
 }
 #define KILN_CUDA_CHECK(expr) check((expr), #expr, __FILE__, __LINE__)
+// [endregion]
 
 void require_device(int device, const char* op) {
   const int n = device_count();
@@ -51,12 +53,14 @@ std::string device_name(int index) {
   return prop.name;
 }
 
+// [region cuda_allocate]
 void* allocate(std::size_t nbytes, int device) {
   require_device(device, "allocate");
   void* ptr = nullptr;
   if (nbytes > 0) KILN_CUDA_CHECK(cudaMalloc(&ptr, nbytes));
   return ptr;
 }
+// [endregion]
 
 void deallocate(void* ptr, std::size_t, int device) {
   if (ptr == nullptr) return;

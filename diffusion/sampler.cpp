@@ -17,6 +17,7 @@ std::vector<double> ddpm_sigma(const Schedule& s, Sigma sigma) {
   return sigma_t;
 }
 
+// [region ddpm_step]
 // E24  x_{t-1} = (1/√α_t)(x_t - ((1-α_t)/√(1-ᾱ_t)) ε_θ(x_t, t)) + σ_t z,  z = 0 at t = 1
 Tensor ddpm_step(const Schedule& s, const Tensor& x_t, const Tensor& t, const Tensor& eps,
                  const Tensor& z, Sigma sigma, bool clip_x0) {
@@ -34,6 +35,7 @@ Tensor ddpm_step(const Schedule& s, const Tensor& x_t, const Tensor& t, const Te
   const Tensor sigma_t = s.at(ddpm_sigma(s, sigma), t, x_t);  // 0 where t = 1
   return mean + sigma_t * z;
 }
+// [endregion]
 
 // E25  σ_t(η) = η √((1-ᾱ_{t-1})/(1-ᾱ_t)) √(1 - ᾱ_t/ᾱ_{t-1})
 double ddim_sigma(double alpha_bar_t, double alpha_bar_prev, double eta) {
@@ -48,6 +50,7 @@ double ddim_sigma(double alpha_bar_t, double alpha_bar_prev, double eta) {
          std::sqrt(1 - alpha_bar_t / alpha_bar_prev);
 }
 
+// [region ddim_step]
 // E25  x_{t-1} = √ᾱ_{t-1} x̂_0 + √(1-ᾱ_{t-1}-σ_t²) ε_θ(x_t, t) + σ_t ε_t
 Tensor ddim_step(const Tensor& x_t, const Tensor& eps, double alpha_bar_t, double alpha_bar_prev,
                  double eta, const Tensor& noise, bool clip_x0) {
@@ -78,6 +81,7 @@ Tensor ddim_step(const Tensor& x_t, const Tensor& eps, double alpha_bar_t, doubl
   }
   return x_prev;
 }
+// [endregion]
 
 // E39  x_next = √ᾱ_next x̂_0 + √(1-ᾱ_next) ε,  x̂_0 = (x_prev - √(1-ᾱ_prev) ε)/√ᾱ_prev
 Tensor ddim_invert_step(const Tensor& x_prev, const Tensor& eps, double alpha_bar_prev,
@@ -171,6 +175,7 @@ std::vector<double> as_double(const std::vector<std::int64_t>& v) {
 
 }  // namespace
 
+// [region sample_ddpm]
 // E24  x_T ~ N(0, I);  for t = T, ..., 1:  x_{t-1} = E24's step
 SampleResult sample_ddpm(const Schedule& s, const EpsModel& model, const Tensor& x_T,
                          const SampleOptions& o) {
@@ -193,6 +198,7 @@ SampleResult sample_ddpm(const Schedule& s, const EpsModel& model, const Tensor&
   path.moment(s.T, x, x0_hat, 0.0, true);
   return path.result(x, x0_hat);
 }
+// [endregion]
 
 // E25  for i = S, ..., 1: the DDIM step from ᾱ_i to ᾱ_{i-1}
 SampleResult sample_ddim(const Schedule& s, const EpsModel& model, const Tensor& x_T,

@@ -90,6 +90,7 @@ void group_norm_forward(const T* x, const T* weight, const T* bias, T* y, T* mea
 }
 
 template <class T>
+// [region group_norm_backward]
 void group_norm_backward(const T* x, const T* dy, const T* mean, const T* rstd, const T* weight,
                          T* dx, T* dweight, T* dbias, std::int64_t N, std::int64_t C,
                          std::int64_t S, std::int64_t G) {
@@ -151,6 +152,7 @@ void group_norm_backward(const T* x, const T* dy, const T* mean, const T* rstd, 
     }
   }
 }
+// [endregion]
 
 // ---- layer norm ---------------------------------------------------------------------
 

@@ -5,6 +5,7 @@
 namespace kiln::cpu {
 
 template <class T>
+// [region adam_update]
 void adam_update(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, std::int64_t n, double lr,
                  double beta1, double beta2, double eps, double weight_decay, bool decoupled,
                  std::int64_t step) {
@@ -33,6 +34,7 @@ void adam_update(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, std::int64_
     param[i] = p - step_size * (m / denom);
   }
 }
+// [endregion]
 
 template <class T>
 void sgd_update(T* param, const T* grad, T* momentum_buffer, std::int64_t n, double lr,

@@ -112,6 +112,7 @@ void softmax_forward(const T* x, T* y, std::int64_t outer, std::int64_t n, std::
 }
 
 template <class T>
+// [region softmax_backward]
 void softmax_backward(const T* y, const T* gy, T* gx, std::int64_t outer, std::int64_t n,
                       std::int64_t inner, bool log) {
 #pragma omp parallel for collapse(2) schedule(static) if (outer * n * inner >= (1 << 14))
@@ -131,6 +132,7 @@ void softmax_backward(const T* y, const T* gy, T* gx, std::int64_t outer, std::i
     }
   }
 }
+// [endregion]
 
 #define KILN_INSTANTIATE(T)                                                                  \
   template void reduce<T>(ReduceOp, const T*, T*, std::int64_t, std::int64_t);               \
