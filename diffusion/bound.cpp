@@ -52,12 +52,14 @@ Tensor l_mean_form(const Tensor& mean_tilde, const Tensor& mean_theta, const Ten
 // [region vlb_weight]
 // E18  λ_t = β_t² / (2σ_t² α_t (1-ᾱ_t))
 std::vector<double> vlb_weight(const Schedule& s, Sigma sigma) {
+  // BEGIN ASSIGNMENT 9.1
   const std::vector<double> sigma2 = reverse_variance(s, sigma);
   std::vector<double> out(s.beta.size(), 0.0);
   for (std::int64_t t = 1; t <= s.T; ++t) {
     out[t] = s.beta[t] * s.beta[t] / (2 * sigma2[t] * s.alpha[t] * s.one_minus_alpha_bar[t]);
   }
   return out;
+  // END ASSIGNMENT
 }
 // [endregion]
 

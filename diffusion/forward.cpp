@@ -49,9 +49,11 @@ double merged_variance(double alpha_t, double alpha_prev) {
 // [region q_sample]
 // E7  x_t = √ᾱ_t x_0 + √(1-ᾱ_t) ε
 Tensor q_sample(const Schedule& s, const Tensor& x0, const Tensor& t, const Tensor& eps) {
+  // BEGIN ASSIGNMENT 7.1
   const Tensor sqrt_alpha_bar = s.at(sqrt_of(s.alpha_bar), t, x0);
   const Tensor sqrt_one_minus_alpha_bar = s.at(sqrt_of(s.one_minus_alpha_bar), t, x0);
   return sqrt_alpha_bar * x0 + sqrt_one_minus_alpha_bar * eps;
+  // END ASSIGNMENT
 }
 // [endregion]
 

@@ -9,11 +9,13 @@ namespace kiln::diffusion {
 // [region posterior_variance]
 // E9  β̃_t = (1-ᾱ_{t-1}) β_t / (1-ᾱ_t)
 std::vector<double> posterior_variance(const Schedule& s) {
+  // BEGIN ASSIGNMENT 8.1
   std::vector<double> out(s.beta.size(), 0.0);
   for (std::int64_t t = 1; t <= s.T; ++t) {
     out[t] = s.one_minus_alpha_bar[t - 1] * s.beta[t] / s.one_minus_alpha_bar[t];
   }
   return out;
+  // END ASSIGNMENT
 }
 // [endregion]
 
@@ -30,22 +32,26 @@ std::vector<double> posterior_log_variance_clipped(const Schedule& s) {
 // [region posterior_mean_coef_x0]
 // E9  √ᾱ_{t-1} β_t / (1-ᾱ_t)
 std::vector<double> posterior_mean_coef_x0(const Schedule& s) {
+  // BEGIN ASSIGNMENT 8.1
   std::vector<double> out(s.beta.size(), 0.0);
   for (std::int64_t t = 1; t <= s.T; ++t) {
     out[t] = std::sqrt(s.alpha_bar[t - 1]) * s.beta[t] / s.one_minus_alpha_bar[t];
   }
   return out;
+  // END ASSIGNMENT
 }
 // [endregion]
 
 // [region posterior_mean_coef_xt]
 // E9  √α_t (1-ᾱ_{t-1}) / (1-ᾱ_t)
 std::vector<double> posterior_mean_coef_xt(const Schedule& s) {
+  // BEGIN ASSIGNMENT 8.1
   std::vector<double> out(s.beta.size(), 0.0);
   for (std::int64_t t = 1; t <= s.T; ++t) {
     out[t] = std::sqrt(s.alpha[t]) * s.one_minus_alpha_bar[t - 1] / s.one_minus_alpha_bar[t];
   }
   return out;
+  // END ASSIGNMENT
 }
 // [endregion]
 

@@ -24,6 +24,7 @@ Tensor ddpm_step(const Schedule& s, const Tensor& x_t, const Tensor& t, const Te
   KILN_CHECK(eps.defined() && eps.shape() == x_t.shape(),
              "ddpm_step: eps {} must be shaped like x_t {}",
              eps.defined() ? shape_str(eps.shape()) : "undefined", shape_str(x_t.shape()));
+  // BEGIN ASSIGNMENT 11.1
   // The bracket of E24 is E12's model mean μ_θ (β_t = 1 - α_t). Clipped (Note [Clipping
   // x̂_0]) it is E9's posterior mean at the clipped E10 prediction instead.
   const Tensor mean = clip_x0 ? posterior_mean(s, clamp(predict_x0_from_eps(s, x_t, t, eps), -1.0, 1.0),
@@ -34,6 +35,7 @@ Tensor ddpm_step(const Schedule& s, const Tensor& x_t, const Tensor& t, const Te
              shape_str(z.shape()), shape_str(x_t.shape()));
   const Tensor sigma_t = s.at(ddpm_sigma(s, sigma), t, x_t);  // 0 where t = 1
   return mean + sigma_t * z;
+  // END ASSIGNMENT
 }
 // [endregion]
 
@@ -60,6 +62,7 @@ Tensor ddim_step(const Tensor& x_t, const Tensor& eps, double alpha_bar_t, doubl
   KILN_CHECK(alpha_bar_t > 0 && alpha_bar_t <= 1 && alpha_bar_prev > 0 && alpha_bar_prev <= 1,
              "ddim_step: the levels must be in (0, 1], got alpha_bar_t = {}, alpha_bar_prev = {}",
              alpha_bar_t, alpha_bar_prev);
+  // BEGIN ASSIGNMENT 11.2
   const double sigma_t = ddim_sigma(alpha_bar_t, alpha_bar_prev, eta);
 
   // E10  x̂_0 = (x_t - √(1-ᾱ_t) ε) / √ᾱ_t
@@ -80,6 +83,7 @@ Tensor ddim_step(const Tensor& x_t, const Tensor& eps, double alpha_bar_t, doubl
     x_prev = x_prev + sigma_t * noise;
   }
   return x_prev;
+  // END ASSIGNMENT
 }
 // [endregion]
 

@@ -220,6 +220,7 @@ Tensor Tensor::slice(std::int64_t d, std::int64_t start, std::int64_t end, std::
   if (end < 0) end += size;
   start = std::clamp<std::int64_t>(start, 0, size);
   end = std::clamp<std::int64_t>(end, start, size);
+  // BEGIN ASSIGNMENT 1.1
   const std::int64_t len = (end - start + step - 1) / step;
   Shape shape = this->shape(), strides = this->strides();
   shape[dd] = len;
@@ -230,6 +231,7 @@ Tensor Tensor::slice(std::int64_t d, std::int64_t start, std::int64_t end, std::
                 [in_shape = this->shape(), dd, start, step](const Tensor& g) {
                   return grads(slice_scatter_zeros(g, in_shape, dd, start, step));
                 });
+  // END ASSIGNMENT
 }
 // [endregion]
 

@@ -265,6 +265,7 @@ void pack_b_panel(std::int64_t kc, std::int64_t cols, const T* b, std::int64_t r
 template <class T>
 void micro_kernel(std::int64_t kc, const T* __restrict ap, const T* __restrict bp, T alpha,
                   T beta, T* __restrict c, std::int64_t ldc) {
+  // BEGIN ASSIGNMENT 3.1
   using V = Vec<T>;
   using Reg = typename V::Reg;
   constexpr int MR = kMR, NV = kNV, W = V::width;
@@ -308,6 +309,7 @@ void micro_kernel(std::int64_t kc, const T* __restrict ap, const T* __restrict b
       }
     }
   }
+  // END ASSIGNMENT
 }
 // [endregion]
 
