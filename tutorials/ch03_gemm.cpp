@@ -77,7 +77,9 @@ int main(int argc, char** argv) {
     std::vector<data::Series> series(rungs.size());
     std::string table = "| rung |";
     for (int n : sizes) table += fmt::format(" n = {} |", n);
-    table += "\n|---|" + std::string(sizes.size() * 4, '-') + "\n";
+    table += "\n|---|";
+    for (size_t i = 0; i < sizes.size(); ++i) table += "---|";
+    table += "\n";
     std::vector<std::vector<double>> gflops(rungs.size());
     for (int n : sizes) {
       Matrix a(n * n), b(n * n), c(n * n), ref(n * n);

@@ -148,6 +148,12 @@ def stub_text(text, path, assignments, only):
         else:
             stub = [f"{indent}throw kiln::NotImplemented({cpp_string(f'assignment {label}: {hint}')});"]
         lines[begin + 1:end] = stub
+    stubbed_throw = any(not device and (not only or label in only)
+                        for label, _, device, _, _ in find_assignments(text, path))
+    if stubbed_throw and not any('"tensor/error.h"' in l for l in lines):
+        # kiln::NotImplemented lives in tensor/error.h: include it after the last #include.
+        last = max((i for i, l in enumerate(lines) if l.startswith("#include")), default=-1)
+        lines.insert(last + 1, '#include "tensor/error.h"  // kiln::NotImplemented, for the stubs')
     return "\n".join(lines)
 
 
