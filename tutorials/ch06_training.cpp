@@ -2,6 +2,8 @@
 // AdamW -- and the AdamW run also keeps an EMA of its weights (E30), evaluated beside the
 // raw weights. Then a checkpoint round trip: save model + optimizer + EMA, load into a
 // fresh model, and check it continues bit for bit.
+#include <omp.h>
+
 #include <filesystem>
 #include <memory>
 
@@ -19,6 +21,7 @@ std::shared_ptr<nn::Sequential> make_net() {
 int main(int argc, char** argv) {
   const auto args = tutorial::parse(argc, argv, "chapter 6: optimizers, EMA, checkpoints");
   return tutorial::run([&] {
+    omp_set_num_threads(1);  // a 64-wide MLP: threads would cost more than they save
     const std::int64_t steps = args.quick ? 40 : 1500;
     Generator data_gen(6);
     const Tensor x_test = Tensor::linspace(-1, 1, 256).reshape({256, 1});

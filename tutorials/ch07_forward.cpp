@@ -52,10 +52,11 @@ int main(int argc, char** argv) {
         strip.push_back(t == 0 ? x0 : q_sample(*s, x0, tt, eps));  // E7
       }
     }
-    data::save_grid(args.file("ch07-noising.png"), (cat(strip, 0) + 1.0) / 2.0, std::int64_t(ts.size()));
+    data::save_grid(args.file("ch07-noising.png"),
+                    interpolate((cat(strip, 0) + 1.0) / 2.0, 3.0, InterpolateMode::Nearest), std::int64_t(ts.size()));
 
     // E7 against E4 iterated: n one-dimensional chains started at x_0 = 0.5.
-    const std::int64_t n = args.quick ? 20000 : 400000;
+    const std::int64_t n = args.quick ? 20000 : 50000;
     std::string table = "| t | mean of E4 iterated | E7 mean √ᾱ_t x_0 | variance of E4 iterated | E7 variance 1-ᾱ_t | seed's √(1-ᾱ_t) |\n|---|---|---|---|---|---|\n";
     Tensor x = Tensor::full({n, 1}, 0.5, {.dtype = kFloat64});
     std::int64_t done = 0;

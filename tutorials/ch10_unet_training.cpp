@@ -23,7 +23,7 @@ int main(int argc, char** argv) {
       if (args.quick && name == "ddpm-cifar10") continue;
       std::int64_t count = 0;
       for (const Tensor& p : make_model(name)->parameters()) count += p.numel();
-      table += fmt::format("| `{}` | {:L} |\n", name, count);
+      table += fmt::format("| `{}` | {} |\n", name, count);
       fmt::print("{:<14} {} parameters\n", name, count);
     }
     args.write("ch10-models.md", table);
@@ -31,13 +31,13 @@ int main(int argc, char** argv) {
     manual_seed(10);
     auto model = make_model("ddpm-tiny");  // [B, 3, 16, 16]
     const data::Dataset shapes = data::make_shapes(args.quick ? 64 : 4096, 1, 16);
-    data::DataLoader loader(shapes, {.batch_size = 32, .normalize = data::Normalize::SignedUnit, .seed = 1});
+    data::DataLoader loader(shapes, {.batch_size = 16, .normalize = data::Normalize::SignedUnit, .seed = 1});
     const Schedule s = Schedule::linear(1000);
     optim::Adam opt(model->parameters(), 1e-3);
     nn::EMA ema(*model, 0.995, /*warmup=*/true);
     Generator gen(11);
     const EpsModel eps_model = [&](const Tensor& x, const Tensor& t) { return model->forward(x, t); };
-    const std::int64_t steps = args.quick ? 3 : 1500;
+    const std::int64_t steps = args.quick ? 3 : 1000;
     data::Series loss_curve{.name = "L_simple (mean of 25 steps)"};
     double running = 0;
     const auto start = std::chrono::steady_clock::now();
@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
       if (step % 25 == 0 || step == steps) {
         loss_curve.x.push_back(step), loss_curve.y.push_back(running / (step % 25 == 0 ? 25 : step % 25));
         running = 0;
+        if (step % 100 == 0) fmt::print("step {}: loss {:.4f} ({:.1f} s)\n", step, loss_curve.y.back(), tutorial::seconds_since(start));
       }
     }
     fmt::print("{} steps in {:.1f} s, last loss {:.4f}\n", steps, tutorial::seconds_since(start),
@@ -65,7 +66,9 @@ int main(int argc, char** argv) {
     const Tensor x_T = Tensor::randn({args.quick ? 4 : 32, 3, 16, 16}, {}, &gen);
     const Tensor samples = sample_ddim(respace(s, space_timesteps(1000, args.quick ? "ddim5" : "ddim50")),
                                        eps_model, x_T, {.clip_x0 = true}).x;
-    data::save_grid(args.file("ch10-samples.png"), (samples.clamp(-1, 1) + 1.0) / 2.0, 8);
-    data::save_grid(args.file("ch10-data.png"), shapes.images.narrow(0, 0, 32), 8);
+    // Shown 4x larger (nearest), so that 16x16 pixels are visible.
+    auto big = [](const Tensor& x) { return interpolate(x, 4.0, InterpolateMode::Nearest); };
+    data::save_grid(args.file("ch10-samples.png"), big((samples.clamp(-1, 1) + 1.0) / 2.0), 8);
+    data::save_grid(args.file("ch10-data.png"), big(shapes.images.narrow(0, 0, 32)), 8);
   });
 }

@@ -36,6 +36,7 @@ struct Args {
 };
 
 inline Args parse(int argc, char** argv, const char* what) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // line by line, also into a log file
   Args a;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) {
