@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
       const Tensor row = means.narrow(0, k, 1);
       mu.push_back(row.reshape({-1}).to_vector<double>());
     }
-    const GaussianMixture images(std::vector<double>(8, 1.0 / 8), mu, std::vector<std::vector<double>>(8, std::vector<double>(768, 0.05)));
+    const GaussianMixture images(std::vector<double>(8, 1.0 / 8), mu, std::vector<std::vector<double>>(8, std::vector<double>(768, 0.01)));
     const Schedule fine = respace(s, space_timesteps(1000, "ddim50"));
     Generator noise_gen(5);
     const Tensor a = Tensor::randn({768}, {.dtype = kFloat64}, &noise_gen), b = Tensor::randn({768}, {.dtype = kFloat64}, &noise_gen);
