@@ -99,19 +99,7 @@ int main(int argc, char** argv) {
           if (rungs[r].fn) rungs[r].fn(n, a.data(), b.data(), c.data());
           else cpu::gemm<float>(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
         };
-        const double budget = args.quick ? 0.02 : 0.3;
-        const auto warm = std::chrono::steady_clock::now();
-        once();  // warm up (page faults, packing buffers); a slow rung is timed by it alone
-        double secs = tutorial::seconds_since(warm);
-        if (secs < budget) {
-          int reps = 0;
-          const auto start = std::chrono::steady_clock::now();
-          do {
-            once();
-            ++reps;
-          } while (tutorial::seconds_since(start) < budget);
-          secs = tutorial::seconds_since(start) / reps;
-        }
+        const double secs = tutorial::seconds_per_call(once, args.quick ? 0.02 : 0.3);
         double err = 0;
         for (int i = 0; i < n * n; ++i) err = std::max(err, double(std::abs(c[i] - ref[i])));
         KILN_CHECK(err < 1e-3 * n, "{}: wrong result (max error {})", rungs[r].name, err);

@@ -32,18 +32,6 @@ std::vector<float> conv3x3_direct(const std::vector<float>& in, const std::vecto
 }
 // [endregion]
 
-template <class F>
-double time_of(F&& f, double budget) {
-  f();
-  int reps = 0;
-  const auto start = std::chrono::steady_clock::now();
-  do {
-    f();
-    ++reps;
-  } while (tutorial::seconds_since(start) < budget);
-  return tutorial::seconds_since(start) / reps;
-}
-
 int main(int argc, char** argv) {
   const auto args = tutorial::parse(argc, argv, "chapter 5: convolution, norms, attention");
   return tutorial::run([&] {
@@ -54,9 +42,9 @@ int main(int argc, char** argv) {
     const std::vector<float> xv = x.to_vector<float>(), wv = w.to_vector<float>();
     std::vector<float> direct;
     Tensor im2col;
-    const double budget = args.quick ? 0.01 : 0.3;
-    const double t_direct = time_of([&] { direct = conv3x3_direct(xv, wv, N, C, H, W, CO); }, budget);
-    const double t_gemm = time_of([&] { im2col = conv2d(x, w, Tensor(), {1, 1}, {1, 1}); }, budget);
+    const double budget = args.quick ? 0.05 : 0.3;
+    const double t_direct = tutorial::seconds_per_call([&] { direct = conv3x3_direct(xv, wv, N, C, H, W, CO); }, budget);
+    const double t_gemm = tutorial::seconds_per_call([&] { im2col = conv2d(x, w, Tensor(), {1, 1}, {1, 1}); }, budget);
     const Tensor direct_t = Tensor::from_vector(direct, {N, CO, H, W});
     const double diff = amax(abs(direct_t - im2col)).item();
     const double flops = 2.0 * N * CO * H * W * C * 9;

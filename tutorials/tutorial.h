@@ -58,6 +58,23 @@ inline double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// Seconds per call of f: one warm-up call (page faults, buffers), then as many calls as
+// fit in `budget` seconds; a call slower than the budget is timed by the warm-up alone.
+template <class F>
+double seconds_per_call(F&& f, double budget) {
+  const auto warm = std::chrono::steady_clock::now();
+  f();
+  const double first = seconds_since(warm);
+  if (first >= budget) return first;
+  int calls = 0;
+  const auto start = std::chrono::steady_clock::now();
+  do {
+    f();
+    ++calls;
+  } while (seconds_since(start) < budget);
+  return seconds_since(start) / calls;
+}
+
 // Runs main's body, turning an exception into a message and exit status 1.
 template <class F>
 int run(F&& body) {
