@@ -57,6 +57,7 @@ Edge edge_of(const Tensor& input) {
   return {acc};
 }
 
+// [region record]
 Tensor record(const char* name, Tensor output, const std::vector<Tensor>& inputs,
               BackwardFn backward) {
   if (!grad_enabled()) return output;
@@ -73,6 +74,7 @@ Tensor record(const char* name, Tensor output, const std::vector<Tensor>& inputs
   out.impl()->autograd.grad_fn = std::move(node);
   return out;
 }
+// [endregion]
 
 Tensor record(const char* name, Tensor output, std::initializer_list<Tensor> inputs,
               BackwardFn backward) {
@@ -114,6 +116,7 @@ std::vector<Root> make_roots(const std::vector<Tensor>& outputs,
   return roots;
 }
 
+// [region run_backward]
 // Runs the graph below `roots`. With `captures` non-empty (autograd::grad), the gradient
 // arriving at each captured node is stored instead of being accumulated into leaves.
 void run_backward(const std::vector<Root>& roots, bool retain_graph, bool create_graph,
@@ -182,6 +185,7 @@ void run_backward(const std::vector<Root>& roots, bool retain_graph, bool create
     for (auto& n : visited) n->release();
   }
 }
+// [endregion]
 
 }  // namespace
 

@@ -51,6 +51,7 @@ struct Element {
 
 }  // namespace
 
+// [region gradcheck]
 GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& inputs, double eps,
                           double atol, double rtol) {
   for (size_t i = 0; i < inputs.size(); ++i) {
@@ -116,5 +117,6 @@ GradcheckResult gradcheck(const GradcheckFn& f, const std::vector<Tensor>& input
   }
   return result;
 }
+// [endregion]
 
 }  // namespace kiln::autograd

@@ -23,6 +23,9 @@ namespace kiln::cuda {
 
 namespace detail {
 
+// [region cuda_check]
+// CUDA errors throw kiln::Error with file:line, never exit(), so tests can catch them
+// (KILN_CUDA_CHECK in cuda/runtime.cuh calls this when a call does not return success).
 void throw_cuda_error(cudaError_t status, const char* what, const char* file, int line) {
   cudaGetLastError();  // clear a non-sticky error so later calls start clean
   fail("CUDA error in {} at {}:{}: {} ({})", what, file, line, cudaGetErrorString(status),
@@ -33,6 +36,7 @@ void throw_cublas_error(cublasStatus_t status, const char* what, const char* fil
   fail("cuBLAS error in {} at {}:{}: {} ({})", what, file, line, cublasGetStatusString(status),
        static_cast<int>(status));
 }
+// [endregion]
 
 }  // namespace detail
 
@@ -139,6 +143,7 @@ std::string bytes_str(std::size_t n) {
 
 }  // namespace
 
+// [region cuda_allocate]
 void* allocate(std::size_t nbytes, int device) {
   require_device(device, "allocate");
   if (nbytes == 0) return nullptr;
@@ -156,6 +161,7 @@ void* allocate(std::size_t nbytes, int device) {
   }
   return ptr;
 }
+// [endregion]
 
 void deallocate(void* ptr, std::size_t, int device) {
   if (ptr == nullptr) return;

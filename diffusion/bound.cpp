@@ -30,12 +30,14 @@ Tensor mean_non_batch(const Tensor& x) {
 // E33  minimise -(1/N) Σ_i log p_θ(x_i)
 Tensor negative_log_likelihood(const Tensor& log_p) { return -mean(log_p); }
 
+// [region normal_kl]
 // E16  KL = ½(-1 + log σ_2² - log σ_1² + σ_1²/σ_2² + (μ_1-μ_2)²/σ_2²)
 Tensor normal_kl(const Tensor& mean1, const Tensor& log_var1, const Tensor& mean2,
                  const Tensor& log_var2) {
   return 0.5 * (-1.0 + log_var2 - log_var1 + exp(log_var1 - log_var2) +
                 square(mean1 - mean2) * exp(-log_var2));
 }
+// [endregion]
 
 Tensor gaussian_kl(const Tensor& mean1, const Tensor& log_var1, const Tensor& mean2,
                    const Tensor& log_var2) {
@@ -47,15 +49,19 @@ Tensor l_mean_form(const Tensor& mean_tilde, const Tensor& mean_theta, const Ten
   return sum_non_batch(square(mean_tilde - mean_theta) / (2.0 * sigma2));
 }
 
+// [region vlb_weight]
 // E18  λ_t = β_t² / (2σ_t² α_t (1-ᾱ_t))
 std::vector<double> vlb_weight(const Schedule& s, Sigma sigma) {
+  // BEGIN ASSIGNMENT 9.1
   const std::vector<double> sigma2 = reverse_variance(s, sigma);
   std::vector<double> out(s.beta.size(), 0.0);
   for (std::int64_t t = 1; t <= s.T; ++t) {
     out[t] = s.beta[t] * s.beta[t] / (2 * sigma2[t] * s.alpha[t] * s.one_minus_alpha_bar[t]);
   }
   return out;
+  // END ASSIGNMENT
 }
+// [endregion]
 
 // E18  λ_t ||ε - ε_θ||²
 Tensor l_eps_form(const Schedule& s, const Tensor& eps, const Tensor& eps_pred, const Tensor& t,
@@ -67,6 +73,7 @@ Tensor l_eps_form(const Schedule& s, const Tensor& eps, const Tensor& eps_pred, 
 // Φ(z) = ½(1 + erf(z/√2))
 Tensor normal_cdf(const Tensor& z) { return 0.5 * (1.0 + erf(z * (1.0 / std::numbers::sqrt2))); }
 
+// [region discretized_decoder]
 // E20  log ∫_{x-1/255}^{x+1/255} N(y; μ, σ²) dy, with -∞ / +∞ at the edges
 Tensor discretized_gaussian_log_likelihood(const Tensor& x, const Tensor& mean,
                                            const Tensor& log_scale) {
@@ -84,6 +91,7 @@ Tensor discretized_gaussian_log_likelihood(const Tensor& x, const Tensor& mean,
   return where(xd < -0.999, log_cdf_plus,
                where(xd > 0.999, log_one_minus_cdf_minus, log_cdf_delta));
 }
+// [endregion]
 
 // log N(x; μ, σ²) = -½ (log 2π + 2 log σ + (x-μ)²/σ²)
 Tensor gaussian_log_likelihood(const Tensor& x, const Tensor& mean, const Tensor& log_scale) {
@@ -99,6 +107,7 @@ double bits_per_dim(double nats, std::int64_t D) {
   return nats / (static_cast<double>(D) * std::numbers::ln2);
 }
 
+// [region prior_kl]
 // E22  L_T = KL(N(√ᾱ_T x_0, (1-ᾱ_T) I) || N(0, I))
 Tensor prior_kl(const Schedule& s, const Tensor& x0) {
   const Tensor t = Tensor::full({x0.size(0)}, static_cast<double>(s.T),
@@ -107,7 +116,9 @@ Tensor prior_kl(const Schedule& s, const Tensor& x0) {
   const Tensor zero = Tensor::zeros({}, {.dtype = x0.dtype(), .device = x0.device()});
   return gaussian_kl(q.mean, q.log_variance, zero, zero);
 }
+// [endregion]
 
+// [region vlb_term]
 // E15  L_{t-1} (t ≥ 2) or L_0 (t = 1) for one x_t
 Tensor vlb_term(const Schedule& s, const EpsModel& model, const Tensor& x0, const Tensor& x_t,
                 const Tensor& t, const BoundOptions& options) {
@@ -122,7 +133,9 @@ Tensor vlb_term(const Schedule& s, const EpsModel& model, const Tensor& x0, cons
                          : gaussian_log_likelihood(x0, p.mean, log_scale));
   return where(t == 1.0, decoder_nll, kl);
 }
+// [endregion]
 
+// [region variational_bound]
 // E14, E15  L_VLB = L_T + Σ_{t=2}^T L_{t-1} + L_0
 Bound variational_bound(const Schedule& s, const EpsModel& model, const Tensor& x0,
                         Generator* gen, const BoundOptions& options) {
@@ -142,5 +155,6 @@ Bound variational_bound(const Schedule& s, const EpsModel& model, const Tensor& 
   b.bpd = bits_per_dim(b.total, x0.numel() / B);
   return b;
 }
+// [endregion]
 
 }  // namespace kiln::diffusion

@@ -34,6 +34,7 @@ Tensor timestep_frequencies(std::int64_t dim, DType dtype, Device device) {
   return (i * -std::log(10000.0) / static_cast<double>(h - 1)).exp();
 }
 
+// [region timestep_embedding]
 // E28  emb(t) = [sin(t ω_i), cos(t ω_i)],  ω_i = exp(-ln(10000) i/(h-1)),  h = d/2
 Tensor timestep_embedding(const Tensor& t_in, std::int64_t dim) {
   const Tensor t = as_floating(t_in, "timestep_embedding");
@@ -41,6 +42,7 @@ Tensor timestep_embedding(const Tensor& t_in, std::int64_t dim) {
   const Tensor angles = t.unsqueeze(t.dim()) * omega;                     // [..., h]
   return sin_cos(angles);                                                 // [..., d]
 }
+// [endregion]
 
 Tensor noise_embedding_frequencies(std::int64_t L, double max_frequency, DType dtype,
                                    Device device) {
@@ -52,6 +54,7 @@ Tensor noise_embedding_frequencies(std::int64_t L, double max_frequency, DType d
   return (i * f).exp();  // e^{i f}: 1, ..., max_frequency
 }
 
+// [region noise_embedding]
 // E29  γ(x) = [sin(2π e^{i f} x), cos(2π e^{i f} x)],  f = ln(1000)/(L-1)
 Tensor noise_embedding(const Tensor& x_in, std::int64_t L, double max_frequency) {
   const Tensor x = as_floating(x_in, "noise_embedding");
@@ -60,5 +63,6 @@ Tensor noise_embedding(const Tensor& x_in, std::int64_t L, double max_frequency)
   const Tensor angles = x.unsqueeze(x.dim()) * angular_speeds;   // [..., L]
   return sin_cos(angles);                                        // [..., 2L]
 }
+// [endregion]
 
 }  // namespace kiln::diffusion

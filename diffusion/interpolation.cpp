@@ -13,12 +13,14 @@ void check_pair(const Tensor& a, const Tensor& b, const char* op) {
 }
 }  // namespace
 
+// [region slerp]
 // E32  x_T(s) = a sin(sπ/2) + b cos(sπ/2)
 Tensor slerp(const Tensor& a, const Tensor& b, double s) {
   check_pair(a, b, "slerp");
   const double angle = s * std::numbers::pi / 2;
   return a * std::sin(angle) + b * std::cos(angle);
 }
+// [endregion]
 
 // E32 with a tensor s (broadcast):  x_T(s) = a sin(sπ/2) + b cos(sπ/2)
 Tensor slerp(const Tensor& a, const Tensor& b, const Tensor& s) {

@@ -30,11 +30,13 @@ Tensor weighted_loss(const Schedule& s, const Tensor& eps, const Tensor& eps_pre
   return mean(lambda * squared_error_per_sample(eps, eps_pred));
 }
 
+// [region sample_timesteps]
 // E23  t ~ U{1..T}: randint's upper end is exclusive, so T + 1
 Tensor sample_timesteps(std::int64_t B, std::int64_t T, Generator* gen, Device device) {
   KILN_CHECK(T >= 1 && B >= 0, "sample_timesteps: need T >= 1 and B >= 0, got T = {}, B = {}", T, B);
   return Tensor::randint(1, T + 1, {B}, {.dtype = DType::Int64, .device = device}, gen);
 }
+// [endregion]
 
 // E40  t ~ p_t, weight 1/(T p_t)
 TimestepDraw sample_timesteps(const std::vector<double>& p, std::int64_t B, Generator* gen,
@@ -119,6 +121,7 @@ void ImportanceSampler::update(const Tensor& t, const Tensor& losses) {
   }
 }
 
+// [region training_loss]
 // E23  one training step's loss
 TrainingLoss training_loss(const Schedule& s, const EpsModel& model, const Tensor& x0,
                            Generator* gen, const TrainingOptions& options) {
@@ -149,6 +152,7 @@ TrainingLoss training_loss(const Schedule& s, const EpsModel& model, const Tenso
   if (options.sampler) options.sampler->update(out.t, out.per_sample.detach());
   return out;
 }
+// [endregion]
 
 // E23 (continuous)  τ ~ U[0,1], x_τ = signal x_0 + noise ε, loss on ε
 ContinuousTrainingLoss training_loss_continuous(const RateModel& model, const Tensor& x0,

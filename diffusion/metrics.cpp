@@ -172,6 +172,7 @@ GaussianStats feature_stats(const Tensor& features) {
   return {mu, 0.5 * (cov + cov.t())};  // exactly symmetric
 }
 
+// [region frechet_distance]
 // E34  d² = ‖μ₁ - μ₂‖² + Tr(Σ₁ + Σ₂ - 2(Σ₁Σ₂)^{1/2})
 double frechet_distance(const Tensor& mu1, const Tensor& sigma1, const Tensor& mu2,
                         const Tensor& sigma2) {
@@ -191,6 +192,7 @@ double frechet_distance(const Tensor& mu1, const Tensor& sigma1, const Tensor& m
   const double trace_term = trace(s1) + trace(s2);
   return mean_term + trace_term - 2 * trace_sqrt_product(s1, s2);
 }
+// [endregion]
 
 double frechet_distance(const GaussianStats& a, const GaussianStats& b) {
   return frechet_distance(a.mean, a.cov, b.mean, b.cov);
@@ -258,6 +260,7 @@ Tensor polynomial_kernel(const Tensor& a, const Tensor& b) {
   return (a.matmul(b.t()) / d + 1.0).pow(3.0);
 }
 
+// [region mmd2_unbiased]
 // E36  MMD²_u = Σ_{i≠j} k(a_i,a_j)/(m(m-1)) + Σ_{i≠j} k(b_i,b_j)/(n(n-1)) - 2 Σ_{i,j} k(a_i,b_j)/(mn)
 double mmd2_unbiased(const Tensor& a_in, const Tensor& b_in) {
   check_rows(a_in, "mmd2_unbiased", "a", 2);
@@ -274,6 +277,7 @@ double mmd2_unbiased(const Tensor& a_in, const Tensor& b_in) {
   const double cross = polynomial_kernel(a, b).sum().item();
   return off_aa / (m * (m - 1)) + off_bb / (n * (n - 1)) - 2 * cross / (m * n);
 }
+// [endregion]
 
 MeanAndSpread kernel_distance(const Tensor& features_a, const Tensor& features_b,
                               std::int64_t subsets, std::int64_t subset_size, Generator* gen) {

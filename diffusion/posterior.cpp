@@ -6,14 +6,18 @@
 
 namespace kiln::diffusion {
 
+// [region posterior_variance]
 // E9  β̃_t = (1-ᾱ_{t-1}) β_t / (1-ᾱ_t)
 std::vector<double> posterior_variance(const Schedule& s) {
+  // BEGIN ASSIGNMENT 8.1
   std::vector<double> out(s.beta.size(), 0.0);
   for (std::int64_t t = 1; t <= s.T; ++t) {
     out[t] = s.one_minus_alpha_bar[t - 1] * s.beta[t] / s.one_minus_alpha_bar[t];
   }
   return out;
+  // END ASSIGNMENT
 }
+// [endregion]
 
 // E9  log β̃_t with log β̃_1 := log β̃_2
 std::vector<double> posterior_log_variance_clipped(const Schedule& s) {
@@ -25,23 +29,31 @@ std::vector<double> posterior_log_variance_clipped(const Schedule& s) {
   return out;
 }
 
+// [region posterior_mean_coef_x0]
 // E9  √ᾱ_{t-1} β_t / (1-ᾱ_t)
 std::vector<double> posterior_mean_coef_x0(const Schedule& s) {
+  // BEGIN ASSIGNMENT 8.1
   std::vector<double> out(s.beta.size(), 0.0);
   for (std::int64_t t = 1; t <= s.T; ++t) {
     out[t] = std::sqrt(s.alpha_bar[t - 1]) * s.beta[t] / s.one_minus_alpha_bar[t];
   }
   return out;
+  // END ASSIGNMENT
 }
+// [endregion]
 
+// [region posterior_mean_coef_xt]
 // E9  √α_t (1-ᾱ_{t-1}) / (1-ᾱ_t)
 std::vector<double> posterior_mean_coef_xt(const Schedule& s) {
+  // BEGIN ASSIGNMENT 8.1
   std::vector<double> out(s.beta.size(), 0.0);
   for (std::int64_t t = 1; t <= s.T; ++t) {
     out[t] = std::sqrt(s.alpha[t]) * s.one_minus_alpha_bar[t - 1] / s.one_minus_alpha_bar[t];
   }
   return out;
+  // END ASSIGNMENT
 }
+// [endregion]
 
 // E9  μ̃_t = c_0 x_0 + c_t x_t
 Tensor posterior_mean(const Schedule& s, const Tensor& x0, const Tensor& x_t, const Tensor& t) {
@@ -56,6 +68,7 @@ Gaussian q_posterior(const Schedule& s, const Tensor& x0, const Tensor& x_t, con
           s.at(posterior_log_variance_clipped(s), t, x_t)};
 }
 
+// [region predict_x0_from_eps]
 // E10  x̂_0 = (x_t - √(1-ᾱ_t) ε) / √ᾱ_t
 Tensor predict_x0_from_eps(const Schedule& s, const Tensor& x_t, const Tensor& t,
                            const Tensor& eps) {
@@ -63,6 +76,7 @@ Tensor predict_x0_from_eps(const Schedule& s, const Tensor& x_t, const Tensor& t
   const Tensor sqrt_one_minus_alpha_bar = s.at(sqrt_of(s.one_minus_alpha_bar), t, x_t);
   return (x_t - sqrt_one_minus_alpha_bar * eps) / sqrt_alpha_bar;
 }
+// [endregion]
 
 namespace {
 // β_t / √(1-ᾱ_t), the noise coefficient of E11/E12 (float64, before the cast).
@@ -73,6 +87,7 @@ std::vector<double> eps_coef(const Schedule& s) {
 }
 }  // namespace
 
+// [region posterior_mean_from_eps]
 // E11  μ̃_t = (1/√α_t) (x_t - (β_t/√(1-ᾱ_t)) ε)
 Tensor posterior_mean_from_eps(const Schedule& s, const Tensor& x_t, const Tensor& t,
                                const Tensor& eps) {
@@ -80,12 +95,14 @@ Tensor posterior_mean_from_eps(const Schedule& s, const Tensor& x_t, const Tenso
   const Tensor beta_over_sqrt_one_minus_alpha_bar = s.at(eps_coef(s), t, x_t);
   return (x_t - beta_over_sqrt_one_minus_alpha_bar * eps) / sqrt_alpha;
 }
+// [endregion]
 
 // E12  μ_θ = (1/√α_t) (x_t - (β_t/√(1-ᾱ_t)) ε_θ(x_t, t)): E11 with the predicted noise.
 Tensor model_mean(const Schedule& s, const Tensor& x_t, const Tensor& t, const Tensor& eps_pred) {
   return posterior_mean_from_eps(s, x_t, t, eps_pred);
 }
 
+// [region reverse_variance]
 // E13  σ_t² = β_t or β̃_t
 std::vector<double> reverse_variance(const Schedule& s, Sigma sigma) {
   if (sigma == Sigma::Large) return s.beta;
@@ -94,6 +111,7 @@ std::vector<double> reverse_variance(const Schedule& s, Sigma sigma) {
   out[0] = out[1] = std::exp(log_var[1]);  // σ_1² = β̃_2 (the clip of E9)
   return out;
 }
+// [endregion]
 
 std::vector<double> reverse_log_variance(const Schedule& s, Sigma sigma) {
   if (sigma == Sigma::Small) return posterior_log_variance_clipped(s);
@@ -108,10 +126,12 @@ Gaussian p_reverse(const Schedule& s, const Tensor& x_t, const Tensor& t, const 
           s.at(reverse_log_variance(s, sigma), t, x_t)};
 }
 
+// [region score_from_eps]
 // E27  ∇ log q(x_t | x_0) = -ε / √(1-ᾱ_t)
 Tensor score_from_eps(const Schedule& s, const Tensor& eps, const Tensor& t) {
   return -eps / s.at(sqrt_of(s.one_minus_alpha_bar), t, eps);
 }
+// [endregion]
 
 // E27  ε = -√(1-ᾱ_t) ∇ log q_t(x_t)
 Tensor eps_from_score(const Schedule& s, const Tensor& score, const Tensor& t) {

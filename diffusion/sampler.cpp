@@ -17,12 +17,14 @@ std::vector<double> ddpm_sigma(const Schedule& s, Sigma sigma) {
   return sigma_t;
 }
 
+// [region ddpm_step]
 // E24  x_{t-1} = (1/√α_t)(x_t - ((1-α_t)/√(1-ᾱ_t)) ε_θ(x_t, t)) + σ_t z,  z = 0 at t = 1
 Tensor ddpm_step(const Schedule& s, const Tensor& x_t, const Tensor& t, const Tensor& eps,
                  const Tensor& z, Sigma sigma, bool clip_x0) {
   KILN_CHECK(eps.defined() && eps.shape() == x_t.shape(),
              "ddpm_step: eps {} must be shaped like x_t {}",
              eps.defined() ? shape_str(eps.shape()) : "undefined", shape_str(x_t.shape()));
+  // BEGIN ASSIGNMENT 11.1
   // The bracket of E24 is E12's model mean μ_θ (β_t = 1 - α_t). Clipped (Note [Clipping
   // x̂_0]) it is E9's posterior mean at the clipped E10 prediction instead.
   const Tensor mean = clip_x0 ? posterior_mean(s, clamp(predict_x0_from_eps(s, x_t, t, eps), -1.0, 1.0),
@@ -33,7 +35,9 @@ Tensor ddpm_step(const Schedule& s, const Tensor& x_t, const Tensor& t, const Te
              shape_str(z.shape()), shape_str(x_t.shape()));
   const Tensor sigma_t = s.at(ddpm_sigma(s, sigma), t, x_t);  // 0 where t = 1
   return mean + sigma_t * z;
+  // END ASSIGNMENT
 }
+// [endregion]
 
 // E25  σ_t(η) = η √((1-ᾱ_{t-1})/(1-ᾱ_t)) √(1 - ᾱ_t/ᾱ_{t-1})
 double ddim_sigma(double alpha_bar_t, double alpha_bar_prev, double eta) {
@@ -48,6 +52,7 @@ double ddim_sigma(double alpha_bar_t, double alpha_bar_prev, double eta) {
          std::sqrt(1 - alpha_bar_t / alpha_bar_prev);
 }
 
+// [region ddim_step]
 // E25  x_{t-1} = √ᾱ_{t-1} x̂_0 + √(1-ᾱ_{t-1}-σ_t²) ε_θ(x_t, t) + σ_t ε_t
 Tensor ddim_step(const Tensor& x_t, const Tensor& eps, double alpha_bar_t, double alpha_bar_prev,
                  double eta, const Tensor& noise, bool clip_x0) {
@@ -57,6 +62,7 @@ Tensor ddim_step(const Tensor& x_t, const Tensor& eps, double alpha_bar_t, doubl
   KILN_CHECK(alpha_bar_t > 0 && alpha_bar_t <= 1 && alpha_bar_prev > 0 && alpha_bar_prev <= 1,
              "ddim_step: the levels must be in (0, 1], got alpha_bar_t = {}, alpha_bar_prev = {}",
              alpha_bar_t, alpha_bar_prev);
+  // BEGIN ASSIGNMENT 11.2
   const double sigma_t = ddim_sigma(alpha_bar_t, alpha_bar_prev, eta);
 
   // E10  x̂_0 = (x_t - √(1-ᾱ_t) ε) / √ᾱ_t
@@ -77,7 +83,9 @@ Tensor ddim_step(const Tensor& x_t, const Tensor& eps, double alpha_bar_t, doubl
     x_prev = x_prev + sigma_t * noise;
   }
   return x_prev;
+  // END ASSIGNMENT
 }
+// [endregion]
 
 // E39  x_next = √ᾱ_next x̂_0 + √(1-ᾱ_next) ε,  x̂_0 = (x_prev - √(1-ᾱ_prev) ε)/√ᾱ_prev
 Tensor ddim_invert_step(const Tensor& x_prev, const Tensor& eps, double alpha_bar_prev,
@@ -171,6 +179,7 @@ std::vector<double> as_double(const std::vector<std::int64_t>& v) {
 
 }  // namespace
 
+// [region sample_ddpm]
 // E24  x_T ~ N(0, I);  for t = T, ..., 1:  x_{t-1} = E24's step
 SampleResult sample_ddpm(const Schedule& s, const EpsModel& model, const Tensor& x_T,
                          const SampleOptions& o) {
@@ -193,6 +202,7 @@ SampleResult sample_ddpm(const Schedule& s, const EpsModel& model, const Tensor&
   path.moment(s.T, x, x0_hat, 0.0, true);
   return path.result(x, x0_hat);
 }
+// [endregion]
 
 // E25  for i = S, ..., 1: the DDIM step from ᾱ_i to ᾱ_{i-1}
 SampleResult sample_ddim(const Schedule& s, const EpsModel& model, const Tensor& x_T,

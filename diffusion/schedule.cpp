@@ -13,6 +13,7 @@ namespace kiln::diffusion {
 
 using std::numbers::pi;
 
+// [region linear]
 // E1  β_t = β_1 + \frac{t-1}{T-1} (β_T - β_1)
 Schedule Schedule::linear(std::int64_t T, double beta_1, double beta_T) {
   KILN_CHECK(T >= 1, "Schedule::linear: T must be >= 1, got {}", T);
@@ -26,7 +27,9 @@ Schedule Schedule::linear(std::int64_t T, double beta_1, double beta_T) {
   }
   return from_betas(betas);
 }
+// [endregion]
 
+// [region cosine]
 // E3  ᾱ_t = f(t)/f(0),  f(t) = cos²(((t/T + s)/(1 + s)) π/2),  β_t = min(1 - ᾱ_t/ᾱ_{t-1}, 0.999)
 Schedule Schedule::cosine(std::int64_t T, double s, double max_beta) {
   KILN_CHECK(T >= 1, "Schedule::cosine: T must be >= 1, got {}", T);
@@ -45,7 +48,9 @@ Schedule Schedule::cosine(std::int64_t T, double s, double max_beta) {
   // ᾱ is then the product of E2, which equals f(t)/f(0) wherever nothing was clipped.
   return from_betas(betas);
 }
+// [endregion]
 
+// [region from_betas]
 // E2  α_t = 1 - β_t,  ᾱ_t = ∏_{s=1}^{t} α_s
 Schedule Schedule::from_betas(const std::vector<double>& betas) {
   KILN_CHECK(!betas.empty(), "Schedule::from_betas: no betas");
@@ -70,6 +75,7 @@ Schedule Schedule::from_betas(const std::vector<double>& betas) {
   }
   return sch;
 }
+// [endregion]
 
 Tensor Schedule::table(const std::vector<double>& values, DType dtype, Device device) {
   KILN_CHECK(is_floating(dtype), "Schedule::table: expects a floating dtype, got {}", dtype);
@@ -132,6 +138,7 @@ Rates cosine_rates(const Tensor& tau) {
   return {cos(angle), sin(angle)};
 }
 
+// [region offset_cosine]
 // E3b  angle = acos(0.95) + τ (acos(0.02) - acos(0.95))
 Rates offset_cosine_rates(const Tensor& tau, double min_signal_rate, double max_signal_rate) {
   const double start_angle = std::acos(max_signal_rate);
@@ -139,6 +146,7 @@ Rates offset_cosine_rates(const Tensor& tau, double min_signal_rate, double max_
   const Tensor angle = start_angle + tau * (end_angle - start_angle);
   return {cos(angle), sin(angle)};
 }
+// [endregion]
 
 std::pair<double, double> cosine_rates(double tau) {
   return {std::cos(tau * pi / 2), std::sin(tau * pi / 2)};
@@ -164,6 +172,7 @@ std::vector<double> snr(const Schedule& s) {
 
 Tensor snr(const Tensor& alpha_bar) { return alpha_bar / (1.0 - alpha_bar); }
 
+// [region respace]
 // E38  β'_i = 1 - ᾱ_{τ_i}/ᾱ_{τ_{i-1}},  ᾱ'_i = ᾱ_{τ_i}
 Schedule respace(const Schedule& base, const std::vector<std::int64_t>& kept) {
   KILN_CHECK(!kept.empty(), "respace: no kept steps");
@@ -200,6 +209,7 @@ Schedule respace(const Schedule& base, const std::vector<std::int64_t>& kept) {
   }
   return r;
 }
+// [endregion]
 
 namespace {
 

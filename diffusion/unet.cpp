@@ -69,6 +69,7 @@ ResBlock::ResBlock(std::int64_t cin, std::int64_t cout, std::int64_t tdim, std::
   if (cin != cout) skip = register_module("skip", conv1x1(cin, cout));
 }
 
+// [region resblock_forward]
 Tensor ResBlock::forward(const Tensor& x, const Tensor& temb) {
   // The timestep's contribution, one value per channel: [B, cout] -> [B, cout, 1, 1].
   const Tensor time = t->forward(temb.silu()).unsqueeze(2).unsqueeze(3);
@@ -76,6 +77,7 @@ Tensor ResBlock::forward(const Tensor& x, const Tensor& temb) {
   h = c2->forward(drop->forward(n2->forward(h).silu()));
   return (skip ? skip->forward(x) : x) + h;
 }
+// [endregion]
 
 std::string ResBlock::extra_repr() const { return fmt::format("{} -> {}", cin, cout); }
 
@@ -212,6 +214,7 @@ UNet::UNet(UNetConfig cfg, std::string name) : config(std::move(cfg)), name_(std
                                    std::make_shared<nn::SiLU>(), out_conv));
 }
 
+// [region unet_forward]
 Tensor UNet::forward(const Tensor& x, const Tensor& t) {
   const std::int64_t factor = std::int64_t{1} << (config.levels() - 1);
   KILN_CHECK(x.defined() && x.dim() == 4 && x.size(1) == config.channels &&
@@ -242,6 +245,7 @@ Tensor UNet::forward(const Tensor& x, const Tensor& t) {
   }
   return out->forward(h);
 }
+// [endregion]
 
 std::string UNet::extra_repr() const {
   return fmt::format("{}: res={}, ch={}, mult=({}), blocks={}, attn_res=({}), groups={}, dropout={}",

@@ -33,6 +33,7 @@ void EMA::check_model(const Module& model, const char* what) const {
   KILN_CHECK(diff.empty(), "EMA.{}: the model does not match the EMA's shadow: {}", what, diff);
 }
 
+// [region ema_update]
 void EMA::update(const Module& model) {
   check_model(model, "update");
   NoGradGuard no_grad;
@@ -48,6 +49,7 @@ void EMA::update(const Module& model) {
   }
   ++num_updates_;
 }
+// [endregion]
 
 void EMA::copy_to(Module& model) const {
   check_model(model, "copy_to");

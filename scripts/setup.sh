@@ -6,7 +6,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config doctest-dev libfmt-dev nlohmann-json3-dev
-          libcli11-dev libstb-dev zlib1g-dev)
+          libcli11-dev libstb-dev zlib1g-dev python3 pandoc)
 if [[ "${1:-}" == "--bench" ]]; then
   packages+=(libopenblas-dev python3-torch)
 fi

@@ -99,6 +99,7 @@ struct Sin { template <class T> KILN_HD T operator()(T x) const { return math::s
 struct Cos { template <class T> KILN_HD T operator()(T x) const { return math::cos(x); } };
 struct Tanh { template <class T> KILN_HD T operator()(T x) const { return math::tanh(x); } };
 // 1/(1+e^-x) overflows e^-x for very negative x; the two-branch form never does.
+// [region silu_functor]
 struct Sigmoid {
   template <class T> KILN_HD T operator()(T x) const {
     if (x >= T(0)) return T(1) / (T(1) + math::exp(-x));
@@ -107,6 +108,7 @@ struct Sigmoid {
   }
 };
 struct Silu { template <class T> KILN_HD T operator()(T x) const { return x * Sigmoid{}(x); } };
+// [endregion]
 // The exact GELU, x Φ(x), as PyTorch's default (approximate='none').
 struct Gelu {
   template <class T> KILN_HD T operator()(T x) const {

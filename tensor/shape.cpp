@@ -10,6 +10,7 @@ std::int64_t numel_of(const Shape& shape) {
   return n;
 }
 
+// [region contiguous_strides]
 Shape contiguous_strides(const Shape& shape) {
   Shape strides(shape.size());
   std::int64_t running = 1;
@@ -19,6 +20,7 @@ Shape contiguous_strides(const Shape& shape) {
   }
   return strides;
 }
+// [endregion]
 
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
   const size_t n = std::max(a.size(), b.size());

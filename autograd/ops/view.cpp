@@ -132,6 +132,7 @@ Tensor Tensor::reshape(const Shape& requested) const {
   return contiguous().view(shape);
 }
 
+// [region permute]
 Tensor Tensor::permute(const std::vector<std::int64_t>& dims) const {
   check_defined("permute");
   KILN_CHECK(static_cast<std::int64_t>(dims.size()) == dim(),
@@ -149,6 +150,7 @@ Tensor Tensor::permute(const std::vector<std::int64_t>& dims) const {
   return record("PermuteBackward", out, {*this},
                 [inverse](const Tensor& g) { return grads(g.permute(inverse)); });
 }
+// [endregion]
 
 Tensor Tensor::transpose(std::int64_t d0, std::int64_t d1) const {
   check_defined("transpose");
@@ -206,6 +208,7 @@ Tensor Tensor::flatten(std::int64_t start_dim, std::int64_t end_dim) const {
   return reshape(shape);
 }
 
+// [region slice]
 Tensor Tensor::slice(std::int64_t d, std::int64_t start, std::int64_t end, std::int64_t step) const {
   check_defined("slice");
   KILN_CHECK(dim() > 0, "slice: cannot slice a 0-d tensor");
@@ -217,6 +220,7 @@ Tensor Tensor::slice(std::int64_t d, std::int64_t start, std::int64_t end, std::
   if (end < 0) end += size;
   start = std::clamp<std::int64_t>(start, 0, size);
   end = std::clamp<std::int64_t>(end, start, size);
+  // BEGIN ASSIGNMENT 1.1
   const std::int64_t len = (end - start + step - 1) / step;
   Shape shape = this->shape(), strides = this->strides();
   shape[dd] = len;
@@ -227,7 +231,9 @@ Tensor Tensor::slice(std::int64_t d, std::int64_t start, std::int64_t end, std::
                 [in_shape = this->shape(), dd, start, step](const Tensor& g) {
                   return grads(slice_scatter_zeros(g, in_shape, dd, start, step));
                 });
+  // END ASSIGNMENT
 }
+// [endregion]
 
 Tensor Tensor::narrow(std::int64_t d, std::int64_t start, std::int64_t length) const {
   check_defined("narrow");

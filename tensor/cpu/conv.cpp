@@ -275,6 +275,7 @@ void im2col(const Conv2dParams& p, const T* __restrict x, std::int64_t oh0, std:
   }
 }
 
+// [region col2im]
 // The adjoint of im2col: gx (C_in, H, W) += every entry of col (C_in·KH·KW,
 // (oh1 - oh0)·W_out, row r at col + r·ld) at the input pixel im2col read it from. col is
 // scratch: the entries that im2col would have read from the padding may be zeroed
@@ -282,6 +283,7 @@ void im2col(const Conv2dParams& p, const T* __restrict x, std::int64_t oh0, std:
 template <class T>
 void col2im(const Conv2dParams& p, T* __restrict col, std::int64_t oh0, std::int64_t oh1,
             T* __restrict gx, std::int64_t ld) {
+  // BEGIN ASSIGNMENT 5.1
   const std::int64_t Wo = p.W_out;
   const bool contiguous = rows_contiguous(p);
   for (std::int64_t kh = 0; kh < p.KH; ++kh) {
@@ -310,7 +312,9 @@ void col2im(const Conv2dParams& p, T* __restrict col, std::int64_t oh0, std::int
       }
     }
   }
+  // END ASSIGNMENT
 }
+// [endregion]
 
 // Σ of n values, in 16 interleaved partial sums the compiler can keep in vector
 // registers (a single running sum would be both slow and less accurate).

@@ -150,6 +150,7 @@ struct Vec {
 };
 #endif
 
+// [region blocking]
 // ---- block sizes (Note [GEMM blocking]) -------------------------------------------
 constexpr std::size_t kL1Bytes = 48 * 1024;
 constexpr std::size_t kL2Bytes = 2048 * 1024;
@@ -165,6 +166,7 @@ struct Blocking {
   // The A block, MC x KC, takes a quarter of L2; MC is a whole number of A panels.
   static constexpr std::int64_t mc = kL2Bytes / 4 / (kc * sizeof(T)) / mr * mr;
 };
+// [endregion]
 
 // A grow-only buffer aligned to 64 bytes (one cache line), kept per thread so that
 // repeated calls neither call malloc nor page-fault a fresh allocation; it never grows
@@ -254,6 +256,7 @@ void pack_b_panel(std::int64_t kc, std::int64_t cols, const T* b, std::int64_t r
   }
 }
 
+// [region micro_kernel]
 // ---- micro-kernel -----------------------------------------------------------------
 // C tile = alpha * (A panel @ B panel) + beta * C tile
 //   ap is the A panel, MR x kc stored column by column (MR values per step);
@@ -262,6 +265,7 @@ void pack_b_panel(std::int64_t kc, std::int64_t cols, const T* b, std::int64_t r
 template <class T>
 void micro_kernel(std::int64_t kc, const T* __restrict ap, const T* __restrict bp, T alpha,
                   T beta, T* __restrict c, std::int64_t ldc) {
+  // BEGIN ASSIGNMENT 3.1
   using V = Vec<T>;
   using Reg = typename V::Reg;
   constexpr int MR = kMR, NV = kNV, W = V::width;
@@ -305,7 +309,9 @@ void micro_kernel(std::int64_t kc, const T* __restrict ap, const T* __restrict b
       }
     }
   }
+  // END ASSIGNMENT
 }
+// [endregion]
 
 // ---- macro-kernel: the ir and jr loops of Note [GEMM blocking] ---------------------
 // Multiplies one packed A block (mc x kc) by the B panels [panel_begin, panel_end) of

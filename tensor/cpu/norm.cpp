@@ -90,9 +90,11 @@ void group_norm_forward(const T* x, const T* weight, const T* bias, T* y, T* mea
 }
 
 template <class T>
+// [region group_norm_backward]
 void group_norm_backward(const T* x, const T* dy, const T* mean, const T* rstd, const T* weight,
                          T* dx, T* dweight, T* dbias, std::int64_t N, std::int64_t C,
                          std::int64_t S, std::int64_t G) {
+  // BEGIN ASSIGNMENT 5.2
   const std::int64_t cpg = C / G, M = cpg * S;
   // Pass 1: per (n, c), dot = Σ_s dy · xhat and sum = Σ_s dy. Everything else is built
   // from these N·C numbers.
@@ -150,7 +152,9 @@ void group_norm_backward(const T* x, const T* dy, const T* mean, const T* rstd, 
       }
     }
   }
+  // END ASSIGNMENT
 }
+// [endregion]
 
 // ---- layer norm ---------------------------------------------------------------------
 

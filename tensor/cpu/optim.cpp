@@ -5,6 +5,7 @@
 namespace kiln::cpu {
 
 template <class T>
+// [region adam_update]
 void adam_update(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, std::int64_t n, double lr,
                  double beta1, double beta2, double eps, double weight_decay, bool decoupled,
                  std::int64_t step) {
@@ -13,6 +14,7 @@ void adam_update(T* param, const T* grad, T* exp_avg, T* exp_avg_sq, std::int64_
 #pragma omp parallel for schedule(static) if (n > 32768)
   for (std::int64_t i = 0; i < n; ++i) update(param[i], grad[i], exp_avg[i], exp_avg_sq[i]);
 }
+// [endregion]
 
 template <class T>
 void sgd_update(T* param, const T* grad, T* momentum_buffer, std::int64_t n, double lr,
