@@ -9,6 +9,7 @@
 // (expf/exp, log1pf/log1p, erff/erf, ...), through the overloads below.
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #ifndef KILN_HD
 #ifdef __CUDACC__
@@ -67,7 +68,8 @@ namespace kiln {
 #define KILN_BINARY_OPS(X)                                          \
   X(Add, "add") X(Sub, "sub") X(Mul, "mul") X(Div, "div")           \
   X(Pow, "pow") X(Maximum, "maximum") X(Minimum, "minimum")         \
-  X(Eq, "eq") X(Ne, "ne") X(Lt, "lt") X(Le, "le") X(Gt, "gt") X(Ge, "ge")
+  X(Eq, "eq") X(Ne, "ne") X(Lt, "lt") X(Le, "le") X(Gt, "gt") X(Ge, "ge") \
+  X(SiluBackward, "silu_backward")
 
 #define KILN_ENUM_ENTRY(name, str) name,
 enum class UnaryOp { KILN_UNARY_OPS(KILN_ENUM_ENTRY) };
@@ -139,6 +141,19 @@ struct Lt { template <class T> KILN_HD T operator()(T a, T b) const { return T(a
 struct Le { template <class T> KILN_HD T operator()(T a, T b) const { return T(a <= b); } };
 struct Gt { template <class T> KILN_HD T operator()(T a, T b) const { return T(a > b); } };
 struct Ge { template <class T> KILN_HD T operator()(T a, T b) const { return T(a >= b); } };
+// SiLU's backward in one pass, g · dsilu(x)/dx = g σ(x)(1 + x(1 - σ(x))), for the
+// common case of a backward that records no graph (autograd/ops/elementwise.cpp).
+// The int64 branch only satisfies the compiler: silu refuses integer tensors.
+struct SiluBackward {
+  template <class T> KILN_HD T operator()(T g, T x) const {
+    if constexpr (std::is_floating_point_v<T>) {
+      const T s = Sigmoid{}(x);
+      return g * s * (T(1) + x * (T(1) - s));
+    } else {
+      return T(0);
+    }
+  }
+};
 
 }  // namespace fn
 

@@ -133,3 +133,22 @@ TEST_CASE(".grad owns its memory even when the gradient is a view") {
   x.grad().fill_(7);
   check_values(x.grad(), std::vector<double>(12, 7.0));
 }
+
+TEST_CASE("silu: the fused backward and the create_graph formula agree; silu'' by hand") {
+  // Without create_graph SiLU's backward is one fused kernel (fn::SiluBackward); with it,
+  // a chain of differentiable ops. Both must give silu'(x) = σ(1 + x(1 - σ)), and the
+  // second one must differentiate again: silu''(x) = σ(1 - σ)(2 + x(1 - 2σ)).
+  const std::vector<double> xs = {-30.0, -2.5, -0.3, 0.0, 0.7, 4.0};
+  Tensor x = Tensor::from_vector(xs, {6}, {.dtype = kFloat64}).requires_grad_();
+  const Tensor fused = autograd::grad({x.silu().sum()}, {x})[0];
+  const Tensor graph = autograd::grad({x.silu().sum()}, {x}, {}, false, /*create_graph=*/true)[0];
+  const Tensor second = autograd::grad({graph.sum()}, {x})[0];
+  for (size_t i = 0; i < xs.size(); ++i) {
+    const double s = 1 / (1 + std::exp(-xs[i]));
+    CAPTURE(xs[i]);
+    CHECK(fused.at({static_cast<std::int64_t>(i)}) == doctest::Approx(s * (1 + xs[i] * (1 - s))).epsilon(1e-14));
+    CHECK(graph.at({static_cast<std::int64_t>(i)}) == doctest::Approx(fused.at({static_cast<std::int64_t>(i)})).epsilon(1e-14));
+    CHECK(second.at({static_cast<std::int64_t>(i)}) ==
+          doctest::Approx(s * (1 - s) * (2 + xs[i] * (1 - 2 * s))).epsilon(1e-12));
+  }
+}
