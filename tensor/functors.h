@@ -142,6 +142,7 @@ struct Ge { template <class T> KILN_HD T operator()(T a, T b) const { return T(a
 
 }  // namespace fn
 
+// [region functor_switch]
 // Calls f(functor) with the functor struct of `op`: the one enum -> formula switch.
 template <class F>
 KILN_HD decltype(auto) with_unary_functor(UnaryOp op, F&& f) {
@@ -153,6 +154,7 @@ KILN_HD decltype(auto) with_unary_functor(UnaryOp op, F&& f) {
   }
   return f(fn::Neg{});
 }
+// [endregion]
 
 template <class F>
 KILN_HD decltype(auto) with_binary_functor(BinaryOp op, F&& f) {
