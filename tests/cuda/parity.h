@@ -2,6 +2,7 @@
 // Comparing a GPU result with the CPU's, the llm.c way: on a mismatch, print the first
 // few mismatching elements with both values, so a failing kernel says where it is wrong.
 //
+// [region tolerance_note]
 // Note [CPU-GPU tolerances]
 // The two devices evaluate the same formulas (tensor/functors.h, tensor/optim_step.h,
 // tensor/philox.h) but not bit for bit: CUDA's expf, erff, powf, ... differ from glibc's
@@ -22,6 +23,7 @@
 // float64 is compared with the same formulas, 2^-23 replaced by 2^-52 and 1e-5 by 1e-12.
 // Results that both devices compute exactly (copies, indexing, max, the Philox uniforms
 // and integers) are compared for equality.
+// [endregion]
 #include <doctest/doctest.h>
 
 #include <cmath>
