@@ -40,6 +40,7 @@
 
 namespace kiln::cuda {
 
+// [region size_class]
 // The size class of a request of n bytes (n > 0); see Note [Caching allocator].
 constexpr std::size_t size_class(std::size_t n) {
   constexpr std::size_t kMinBlock = 512;
@@ -47,6 +48,7 @@ constexpr std::size_t size_class(std::size_t n) {
   const std::size_t granularity = std::max(kMinBlock, std::bit_floor(n) / 8);
   return (n + granularity - 1) / granularity * granularity;
 }
+// [endregion]
 
 // Raw must provide   void* allocate(std::size_t)   (nullptr on failure) and
 //                    void deallocate(void*, std::size_t).
@@ -59,6 +61,7 @@ class CachingAllocator {
   CachingAllocator& operator=(const CachingAllocator&) = delete;
   ~CachingAllocator() { empty_cache(); }
 
+  // [region caching_allocate]
   // A block of at least n bytes, or nullptr when the raw allocator fails even after the
   // cache was emptied (the caller turns that into an error naming the request). n = 0
   // returns nullptr without counting anything.
@@ -88,6 +91,7 @@ class CachingAllocator {
     stats_.peak_allocated = std::max(stats_.peak_allocated, stats_.allocated);
     return ptr;
   }
+  // [endregion]
 
   // Returns a block to its free list. Unknown pointers are ignored (and counted as a
   // bug by the caller's tests); nullptr is a no-op.

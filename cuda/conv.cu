@@ -239,6 +239,7 @@ void set_conv_workspace_limit(std::size_t bytes) {
 }
 std::size_t conv_workspace_limit() { return static_cast<std::size_t>(g_col_bytes.load()); }
 
+// [region conv2d_forward]
 template <class T>
 void conv2d_forward(const Conv2dParams& p, const T* input, const T* weight, const T* bias,
                     T* output) {
@@ -269,6 +270,7 @@ void conv2d_forward(const Conv2dParams& p, const T* input, const T* weight, cons
     KILN_CUDA_CHECK_LAUNCH("conv2d (bias)");
   }
 }
+// [endregion]
 
 template <class T>
 void conv2d_backward_input(const Conv2dParams& p, const T* grad_output, const T* weight,

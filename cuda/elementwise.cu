@@ -30,6 +30,7 @@ using detail::blocks_for;
 using detail::kThreads;
 using detail::stream;
 
+// [region geometry]
 // The geometry of K coalesced layouts of one shape.
 template <int K, class Index>
 struct Geometry {
@@ -47,6 +48,7 @@ struct Geometry {
     }
   }
 };
+// [endregion]
 
 // ---- kernels --------------------------------------------------------------------------
 
@@ -54,6 +56,7 @@ struct Geometry {
 //   n = numel of the (coalesced, ndim <= 1) shape
 template <int K, class Body>
 __global__ void linear_kernel(std::int64_t n, Geometry<K, std::int64_t> g, Body body) {
+  // BEGIN ASSIGNMENT 4.1 device
   std::int64_t stride[K];
   for (int k = 0; k < K; ++k) stride[k] = g.ndim == 0 ? 0 : g.strides[k][0];
   for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
@@ -62,8 +65,10 @@ __global__ void linear_kernel(std::int64_t n, Geometry<K, std::int64_t> g, Body 
     for (int k = 0; k < K; ++k) off[k] = i * stride[k];
     body(off);
   }
+  // END ASSIGNMENT
 }
 
+// [region strided_kernel]
 // body(off) for every i in [0, n), off unravelled over g's shape (ndim >= 2).
 //   n = numel of g's shape; Index = uint32_t when every index and offset fits
 template <int K, class Index, class Body>
@@ -76,6 +81,7 @@ __global__ void strided_kernel(Index n, Geometry<K, Index> g, Body body) {
     body(off64);
   }
 }
+// [endregion]
 
 // Int64 tensors support only the ops that make sense on integers (the op layer refuses
 // the others, as the CPU kernel does).
@@ -106,6 +112,7 @@ struct UnaryBody {  // out[i] = op(a[i])
   }
 };
 
+// [region binary_body]
 template <class T>
 struct BinaryBody {  // out[i] = op(a[i], b[i])
   BinaryOp op;
@@ -117,6 +124,7 @@ struct BinaryBody {  // out[i] = op(a[i], b[i])
     out[off[0]] = with_binary_functor(op, [x, y](auto f) { return f(x, y); });
   }
 };
+// [endregion]
 
 template <class T>
 struct WhereBody {  // out[i] = cond[i] != 0 ? a[i] : b[i]
@@ -197,6 +205,7 @@ bool fits_32bit(const Layout (&ls)[K]) {
   return true;
 }
 
+// [region elementwise_launch]
 // Runs body over the layouts (Note [Strided kernels on the GPU]).
 template <int K, class Body>
 void launch(const char* op, Layout (&ls)[K], const Body& body) {
@@ -215,6 +224,7 @@ void launch(const char* op, Layout (&ls)[K], const Body& body) {
   }
   KILN_CUDA_CHECK_LAUNCH(op);
 }
+// [endregion]
 
 }  // namespace
 

@@ -92,6 +92,7 @@ void gemm_strided_batched(bool trans_a, bool trans_b, std::int64_t m, std::int64
   }
   check_leading(op, trans_a, m, k, lda, "A");
   check_leading(op, trans_b, k, n, ldb, "B");
+  // [region cublas_call]
   // Note [Row-major GEMM in cuBLAS]: Cᵀ = op(B)ᵀ op(A)ᵀ, column-major.
   const cublasOperation_t op_b = trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_a = trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;
@@ -110,6 +111,7 @@ void gemm_strided_batched(bool trans_a, bool trans_b, std::int64_t m, std::int64
         as_int(lda, "lda", op), stride_a, &beta, c, data_type<T>(), as_int(ldc, "ldc", op),
         stride_c, as_int(batch, "batch", op), compute_type<T>(), CUBLAS_GEMM_DEFAULT));
   }
+  // [endregion]
 }
 
 template <class T>

@@ -44,6 +44,7 @@ void throw_cublas_error(cublasStatus_t status, const char* what, const char* fil
 
 namespace {
 
+// [region cuda_discovery]
 // The answer of cudaGetDeviceCount, asked once: no driver or no GPU is not an error
 // here, it means zero devices (and the reason is kept for the messages).
 struct Discovery {
@@ -67,6 +68,7 @@ const Discovery& discovery() {
   }();
   return d;
 }
+// [endregion]
 
 }  // namespace
 
@@ -75,6 +77,7 @@ int device_count() { return discovery().count; }
 bool is_available() { return device_count() > 0; }
 std::string unavailable_reason() { return discovery().reason; }
 
+// [region require_device]
 void require_device(int index, const char* op) {
   const int n = device_count();
   if (n == 0)
@@ -85,6 +88,7 @@ void require_device(int index, const char* op) {
     fail("{}: cuda:{} requested but only {} CUDA device(s) exist", op, index, n);
   KILN_CUDA_CHECK(cudaSetDevice(index));
 }
+// [endregion]
 
 std::string device_name(int index) {
   require_device(index, "device_name");
@@ -234,6 +238,7 @@ Staging& staging() {
 
 }  // namespace
 
+// [region pinned_staging]
 void copy_host_to_device(void* dst, const void* src, std::size_t nbytes, int device) {
   require_device(device, "copy_host_to_device");
   if (nbytes == 0) return;
@@ -262,6 +267,7 @@ void copy_host_to_device(void* dst, const void* src, std::size_t nbytes, int dev
   const std::size_t chunks = (nbytes + kChunk - 1) / kChunk;
   KILN_CUDA_CHECK(cudaEventSynchronize(st.done[(chunks - 1) % 2]));
 }
+// [endregion]
 
 void copy_device_to_host(void* dst, const void* src, std::size_t nbytes, int device) {
   require_device(device, "copy_device_to_host");

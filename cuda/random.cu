@@ -21,6 +21,7 @@ using detail::stream;
 
 // ---- kernels --------------------------------------------------------------------------
 
+// [region philox_kernel]
 // out[per·j + k] for k < per and per·j + k < n  <-  fill(block offset + j)
 //   out (n); one thread per Philox block
 template <int per, class T, class Fill>
@@ -31,6 +32,7 @@ __global__ void philox_kernel(std::uint64_t seed, std::uint64_t offset, T* out, 
        j += std::int64_t(gridDim.x) * blockDim.x)
     philox::draw_block<per>(seed, offset, j, out, n, fill);
 }
+// [endregion]
 
 // ---- launchers ------------------------------------------------------------------------
 

@@ -82,6 +82,7 @@ class Scratch {
 
 // ---- device helpers -----------------------------------------------------------------
 
+// [region block_sum]
 // Sum over the 32 lanes of a warp (every lane gets the result).
 template <class T>
 __device__ inline T warp_sum(T v) {
@@ -103,6 +104,7 @@ __device__ inline T block_sum(T v, T* shared) {
   __syncthreads();
   return total;
 }
+// [endregion]
 
 }  // namespace kiln::cuda::detail
 

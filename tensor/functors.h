@@ -157,6 +157,7 @@ struct SiluBackward {
 
 }  // namespace fn
 
+// [region functor_switch]
 // Calls f(functor) with the functor struct of `op`: the one enum -> formula switch.
 template <class F>
 KILN_HD decltype(auto) with_unary_functor(UnaryOp op, F&& f) {
@@ -168,6 +169,7 @@ KILN_HD decltype(auto) with_unary_functor(UnaryOp op, F&& f) {
   }
   return f(fn::Neg{});
 }
+// [endregion]
 
 template <class F>
 KILN_HD decltype(auto) with_binary_functor(BinaryOp op, F&& f) {

@@ -266,6 +266,7 @@ struct RandintFill {
   }
 };
 
+// [region draw_block]
 // Block j of the draw of n values starting at the stream's block `offset`: fills
 // out[per·j, per·j + per), keeping only the values below n.
 template <int per, class T, class Fill>
@@ -277,6 +278,7 @@ KILN_HD inline void draw_block(std::uint64_t seed, std::uint64_t offset, std::in
   const std::int64_t count = n - first < per ? n - first : per;
   for (std::int64_t k = 0; k < count; ++k) out[first + k] = vals[k];
 }
+// [endregion]
 
 }  // namespace philox
 }  // namespace kiln

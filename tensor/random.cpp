@@ -82,6 +82,7 @@ namespace {
 // Blocks are independent, so OpenMP splits them freely and the result does not depend
 // on the thread count. Small draws (a few thousand values) stay on one thread: starting
 // the team costs more than computing them.
+// [region cpu_fill_blocks]
 template <int per, class T, class Fill>
 void fill_blocks(std::uint64_t seed, std::uint64_t offset, T* out, std::int64_t n,
                  Fill fill) {
@@ -89,6 +90,7 @@ void fill_blocks(std::uint64_t seed, std::uint64_t offset, T* out, std::int64_t 
 #pragma omp parallel for schedule(static) if (blocks >= 4096)
   for (std::int64_t j = 0; j < blocks; ++j) philox::draw_block<per>(seed, offset, j, out, n, fill);
 }
+// [endregion]
 
 template <class T>
 constexpr int real_per_block() {

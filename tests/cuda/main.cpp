@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
   }
   doctest::Context context;
   context.applyCommandLine(static_cast<int>(args.size()), args.data());
+  // [region skip_without_gpu]
   const bool gpu = kiln::cuda::is_available();
   const bool skip_gpu = !gpu && suite != "host";
   if (skip_gpu) {
@@ -64,4 +65,5 @@ int main(int argc, char** argv) {
   if (suite == "host" || skip_gpu) context.addFilter("test-suite-exclude", kGpuSuite);
   if (suite == "gpu") context.addFilter("test-suite", kGpuSuite);
   return context.run();
+  // [endregion]
 }

@@ -29,6 +29,7 @@ std::vector<test::OpCase> all_ops() {
 
 TEST_SUITE("gpu") {
 
+// [region op_table_parity]
 TEST_CASE("parity: every op of the tables, float32, forward and gradients, GPU against CPU") {
   int compared = 0;
   for (const auto& op : all_ops()) {
@@ -61,6 +62,7 @@ TEST_CASE("parity: every op of the tables, float32, forward and gradients, GPU a
   std::printf("cuda parity: %d op/variant pairs compared (float32)\n", compared);
   CHECK(compared > 200);
 }
+// [endregion]
 
 TEST_CASE("gradcheck on the GPU: every op of the tables in float64") {
   Generator gen(7);

@@ -2,6 +2,7 @@
 // Comparing a GPU result with the CPU's, the llm.c way: on a mismatch, print the first
 // few mismatching elements with both values, so a failing kernel says where it is wrong.
 //
+// [region tolerance_note]
 // Note [CPU-GPU tolerances]
 // The two devices evaluate the same formulas (tensor/functors.h, tensor/optim_step.h,
 // tensor/philox.h) but not bit for bit: CUDA's expf, erff, powf, ... differ from glibc's
@@ -22,6 +23,7 @@
 // float64 is compared with the same formulas, 2^-23 replaced by 2^-52 and 1e-5 by 1e-12.
 // Results that both devices compute exactly (copies, indexing, max, the Philox uniforms
 // and integers) are compared for equality.
+// [endregion]
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -29,33 +31,11 @@
 #include <vector>
 
 #include "kiln.h"
+#include "tolerance.h"  // tolerance(), rms_of(), kSumInDouble
 
 namespace kiln::test {
 
 inline Device gpu() { return Device::cuda(0); }
-
-// The k of Note [CPU-GPU tolerances] for sums that both devices accumulate in double.
-inline constexpr std::int64_t kSumInDouble = 16;
-
-struct Tolerance {
-  double rtol, atol;
-};
-
-// The bound of Note [CPU-GPU tolerances] for a value behind k-term sums in dtype dt.
-inline Tolerance tolerance(DType dt, std::int64_t k, double rms) {
-  const bool f32 = dt == kFloat32;
-  const double unit = f32 ? std::ldexp(1.0, -23) : std::ldexp(1.0, -52);
-  const double base = f32 ? 1e-5 : 1e-12;
-  if (k <= 1) return {base, f32 ? 1e-6 : 1e-13};
-  const double r = base + static_cast<double>(k) * unit;
-  return {r, r * rms};
-}
-
-inline double rms_of(const std::vector<double>& v) {
-  double s = 0;
-  for (double x : v) s += x * x;
-  return v.empty() ? 0.0 : std::sqrt(s / static_cast<double>(v.size()));
-}
 
 // Checks got (any device) against want (any device) elementwise; prints up to 5
 // mismatches. k = 0 asks for exact equality (NaN equals NaN).
