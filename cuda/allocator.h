@@ -1,6 +1,6 @@
 #pragma once
 // The caching allocator's bookkeeping, separate from CUDA so that it is tested on any
-// machine (tests/cuda/allocator_test.cpp runs it over malloc/free).
+// machine (tests/cuda/host_test.cpp runs it over malloc/free).
 //
 // Note [Caching allocator]
 // cudaMalloc and cudaFree are slow (cudaFree synchronises the device), and a training
