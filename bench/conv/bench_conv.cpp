@@ -40,6 +40,7 @@
 #include <nlohmann/json.hpp>
 
 #include "autograd/ops/conv.h"
+#include "bench/common.h"
 #include "kiln.h"
 
 #ifndef KILN_BENCH_CONV_SCRIPT
@@ -48,7 +49,10 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using kiln::bench::file_exists;
+using kiln::bench::run_capture;
+using kiln::bench::Timing;
+using kiln::bench::time_calls;
 using kiln::Shape;
 using kiln::Tensor;
 
@@ -85,28 +89,6 @@ const std::vector<Layer> kLayers = {
     {"output conv", 32, 32, 3, 3, 1, 1, 1},
 };
 
-struct Timing {
-  double best_ms = 0, median_ms = 0;
-  int reps = 0;
-};
-
-Timing time_calls(const std::function<void()>& call, double budget_s, int min_reps = 5,
-                  int max_reps = 200) {
-  call();
-  std::vector<double> times;
-  double total = 0;
-  while (static_cast<int>(times.size()) < max_reps &&
-         (static_cast<int>(times.size()) < min_reps || total < budget_s)) {
-    const auto t0 = Clock::now();
-    call();
-    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-    times.push_back(s);
-    total += s;
-  }
-  std::sort(times.begin(), times.end());
-  return {times.front() * 1e3, times[times.size() / 2] * 1e3, static_cast<int>(times.size())};
-}
-
 // "N,C_in,H,W,C_out,KH,KW,stride,padding", the format torch_conv.py reads.
 std::string spec_of(const Layer& l, std::int64_t batch) {
   std::ostringstream s;
@@ -123,20 +105,6 @@ std::string label_of(const Layer& l) {
                 static_cast<long long>(l.H));
   return buf;
 }
-
-// Runs a command and returns its standard output (empty on failure).
-std::string run_capture(const std::string& command) {
-  std::string out;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  if (pclose(pipe) != 0) out.clear();
-  return out;
-}
-
-bool file_exists(const std::string& path) { return std::ifstream(path).good(); }
 
 }  // namespace
 
@@ -274,27 +242,27 @@ int main(int argc, char** argv) {
         {"layer", l.role},
         {"shape", spec_of(l, batch)},
         {"uses", l.uses},
-        {"kiln", {{"forward_ms_best", ours_fwd[i].best_ms},
-                  {"forward_ms_median", ours_fwd[i].median_ms},
-                  {"total_ms_best", ours_total[i].best_ms},
-                  {"total_ms_median", ours_total[i].median_ms},
+        {"kiln", {{"forward_ms_best", ours_fwd[i].best_s * 1e3},
+                  {"forward_ms_median", ours_fwd[i].median_s * 1e3},
+                  {"total_ms_best", ours_total[i].best_s * 1e3},
+                  {"total_ms_median", ours_total[i].median_s * 1e3},
                   {"reps", ours_total[i].reps}}},
     };
-    sum_ours += l.uses * ours_total[i].best_ms;
+    sum_ours += l.uses * ours_total[i].best_s * 1e3;
     if (have_torch) {
       const nlohmann::json& t = torch["results"][i];
       const double tf = t["forward_ms_best"].get<double>(), tt = t["total_ms_best"].get<double>();
-      const double ratio = ours_total[i].best_ms / tt;
+      const double ratio = ours_total[i].best_s * 1e3 / tt;
       worst_ratio = std::max(worst_ratio, ratio);
       sum_torch += l.uses * tt;
       row["torch"] = t;
       row["ratio_total"] = ratio;
-      row["ratio_forward"] = ours_fwd[i].best_ms / tf;
+      row["ratio_forward"] = ours_fwd[i].best_s * 1e3 / tf;
       std::printf("%-18s %-23s %4d %9.3f %9.3f %10.3f %10.3f %6.2f\n", l.role, label_of(l).c_str(),
-                  l.uses, ours_fwd[i].best_ms, tf, ours_total[i].best_ms, tt, ratio);
+                  l.uses, ours_fwd[i].best_s * 1e3, tf, ours_total[i].best_s * 1e3, tt, ratio);
     } else {
       std::printf("%-18s %-23s %4d %9.3f %9s %10.3f %10s %6s\n", l.role, label_of(l).c_str(),
-                  l.uses, ours_fwd[i].best_ms, "-", ours_total[i].best_ms, "-", "-");
+                  l.uses, ours_fwd[i].best_s * 1e3, "-", ours_total[i].best_s * 1e3, "-", "-");
     }
     rows.push_back(row);
   }
@@ -323,12 +291,5 @@ int main(int argc, char** argv) {
     out["step_total_ms"]["torch"] = sum_torch;
     out["worst_ratio_total"] = worst_ratio;
   }
-  std::ofstream file(json_path);
-  if (!file) {
-    std::fprintf(stderr, "bench_conv: cannot write %s\n", json_path.c_str());
-    return 1;
-  }
-  file << out.dump(2) << "\n";
-  std::printf("wrote %s\n", json_path.c_str());
-  return 0;
+  return kiln::bench::write_json(json_path, out, "bench_conv");
 }

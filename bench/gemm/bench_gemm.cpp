@@ -35,6 +35,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench/common.h"
 #include "tensor/cpu/gemm.h"
 
 #if defined(KILN_BENCH_OPENBLAS)
@@ -43,32 +44,8 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-struct Timing {
-  double best_s = 0;
-  double median_s = 0;
-  int reps = 0;
-};
-
-// One warm-up call, then timed calls until about `budget_s` seconds have passed
-// (at least min_reps, at most max_reps).
-Timing time_calls(const std::function<void()>& call, double budget_s = 0.5, int min_reps = 5,
-                  int max_reps = 200) {
-  call();
-  std::vector<double> times;
-  double total = 0;
-  while (static_cast<int>(times.size()) < max_reps &&
-         (static_cast<int>(times.size()) < min_reps || total < budget_s)) {
-    const auto t0 = Clock::now();
-    call();
-    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-    times.push_back(s);
-    total += s;
-  }
-  std::sort(times.begin(), times.end());
-  return {times.front(), times[times.size() / 2], static_cast<int>(times.size())};
-}
+using kiln::bench::Timing;
+using kiln::bench::time_calls;
 
 // Spinning worker threads of the previous library (OpenMP's or OpenBLAS's) go to sleep
 // after a short while; wait for that so they do not compete with the next measurement.
@@ -200,12 +177,5 @@ int main(int argc, char** argv) {
       {"openblas_core", openblas_core},
       {"results", results},
   };
-  std::ofstream file(json_path);
-  if (!file) {
-    std::fprintf(stderr, "bench_gemm: cannot write %s\n", json_path.c_str());
-    return 1;
-  }
-  file << out.dump(2) << "\n";
-  std::printf("\nwrote %s\n", json_path.c_str());
-  return 0;
+  return kiln::bench::write_json(json_path, out, "bench_gemm");
 }

@@ -30,6 +30,7 @@
 #include "diffusion/models.h"
 #include "diffusion/sampler.h"
 #include "diffusion/schedule.h"
+#include "bench/common.h"
 #include "kiln.h"
 
 #ifndef KILN_BENCH_GPU_SCRIPT
@@ -38,7 +39,10 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using kiln::bench::Clock;
+using kiln::bench::median;
+using kiln::bench::run_capture;
+using kiln::bench::seconds_since;
 using kiln::Tensor;
 namespace diffusion = kiln::diffusion;
 
@@ -52,26 +56,6 @@ struct Args {
   bool tf32 = true, torch = true;
   std::string json = "bench_gpu.json", python = "/usr/bin/python3";
 };
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0.0 : v[v.size() / 2];
-}
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-std::string run_capture(const std::string& command, int* status) {
-  std::string out;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  *status = pclose(pipe);
-  return out;
-}
 
 Args parse(int argc, char** argv) {
   Args a;
@@ -239,9 +223,7 @@ int main(int argc, char** argv) try {
     out["ratio_sample"] = r_sample;
   }
   out["target_ratio"] = kTargetRatio;
-  std::ofstream(a.json) << out.dump(2) << "\n";
-  std::printf("wrote %s\n", a.json.c_str());
-  return 0;
+  return kiln::bench::write_json(a.json, out, "bench_gpu");
 } catch (const std::exception& e) {
   std::fprintf(stderr, "bench_gpu: %s\n", e.what());
   return 1;

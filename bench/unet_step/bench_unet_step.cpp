@@ -64,6 +64,7 @@
 #include "diffusion/forward.h"
 #include "diffusion/schedule.h"
 #include "diffusion/unet.h"
+#include "bench/common.h"
 #include "kiln.h"
 
 #ifndef KILN_BENCH_UNET_STEP_SCRIPT
@@ -72,48 +73,17 @@
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using kiln::bench::Clock;
+using kiln::bench::file_exists;
+using kiln::bench::load_average;
+using kiln::bench::median;
+using kiln::bench::peak_rss_mb;
+using kiln::bench::run_capture;
+using kiln::bench::seconds_since;
 using kiln::Shape;
 using kiln::Tensor;
 namespace diffusion = kiln::diffusion;
 namespace nn = kiln::nn;
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0.0 : v[v.size() / 2];
-}
-
-double peak_rss_mb() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_maxrss) / 1024.0;  // ru_maxrss is in KiB on Linux
-}
-
-std::string run_capture(const std::string& command) {
-  std::string out;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) return out;
-  char buf[4096];
-  std::size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
-  if (pclose(pipe) != 0) out.clear();
-  return out;
-}
-
-bool file_exists(const std::string& path) { return std::ifstream(path).good(); }
-
-double load_average() {
-  double load1 = 0;
-  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
-    if (std::fscanf(f, "%lf", &load1) != 1) load1 = 0;
-    std::fclose(f);
-  }
-  return load1;
-}
 
 // ---- the training step -----------------------------------------------------------------
 
@@ -569,12 +539,5 @@ int main(int argc, char** argv) {
     out["kiln_profile"] = prof;
   }
 
-  std::ofstream file(json_path);
-  if (!file) {
-    std::fprintf(stderr, "bench_unet_step: cannot write %s\n", json_path.c_str());
-    return 1;
-  }
-  file << out.dump(2) << "\n";
-  std::printf("\nwrote %s\n", json_path.c_str());
-  return 0;
+  return kiln::bench::write_json(json_path, out, "bench_unet_step");
 }
