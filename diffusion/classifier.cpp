@@ -5,6 +5,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/ops/index.h"
 #include "autograd/ops/loss.h"
+#include "data/image.h"
 #include "data/loader.h"
 #include "diffusion/metrics.h"
 #include "nn/activation.h"
@@ -39,17 +40,62 @@ Tensor Classifier::features(const Tensor& x) {
              "Classifier: expects images [B, {}, {}, {}], got {}", config.channels, config.res,
              config.res, shape_str(x.shape()));
   const Tensor h = body->forward(x * 2.0 - 1.0);  // E31: [0, 1] -> [-1, 1]
-  return fc->forward(h.mean({2, 3})).relu();      // [B, 2w] -> [B, F]
+  return fc->forward(h.max({2, 3})).relu();       // [B, 2w] -> [B, F]
 }
 
 Tensor Classifier::logits_from_features(const Tensor& f) { return head->forward(f); }
 
 Tensor Classifier::forward(const Tensor& x) { return logits_from_features(features(x)); }
 
-double train_classifier(Classifier& model, const data::Dataset& train,
-                        const data::Dataset& heldout, const ClassifierTraining& o) {
-  KILN_CHECK(train.has_labels() && heldout.has_labels(),
-             "train_classifier: data set '{}' has no labels", train.name);
+data::Dataset with_other_class(const data::Dataset& real, std::int64_t n, std::uint64_t seed) {
+  real.check("with_other_class");
+  KILN_CHECK(real.has_labels() && real.images.dim() == 4 && real.size() >= 2,
+             "with_other_class: needs labelled images [N, C, H, W], N >= 2, got '{}' of shape {}",
+             real.name, shape_str(real.images.shape()));
+  Generator gen(seed);
+  const std::int64_t N = real.size(), C = real.images.size(1), H = real.images.size(2),
+                     W = real.images.size(3);
+  const std::int64_t k = n / 4;  // noise, blobs, blends; the rest noisy real images
+  auto uniform = [&](const Shape& shape, double lo, double hi) {
+    return Tensor::rand(shape, {}, &gen) * (hi - lo) + lo;
+  };
+  std::vector<Tensor> parts;
+  // noise: white noise of std 0.15..0.5 around a random colour
+  parts.push_back(uniform({k, C, 1, 1}, 0.2, 0.8) +
+                  uniform({k, 1, 1, 1}, 0.15, 0.5) * Tensor::randn({k, C, H, W}, {}, &gen));
+  // blobs: coarse noise (2×2 .. 8×8) enlarged bilinearly, a smooth random colour field
+  std::vector<Tensor> blobs;
+  for (std::int64_t i = 0; i < k; ++i) {
+    const std::int64_t coarse = std::int64_t{2} << (i % 3);
+    const Tensor z = uniform({C, 1, 1}, 0.2, 0.8) + 0.35 * Tensor::randn({C, coarse, coarse}, {}, &gen);
+    blobs.push_back(data::resize_image(z, H, W));
+  }
+  parts.push_back(stack(blobs, 0));
+  // blends: two real images of different classes, mixed with a weight in [0.35, 0.65]
+  const std::vector<std::int64_t> a = Tensor::randint(0, N, {k}, {.dtype = DType::Int64}, &gen).to_vector<std::int64_t>();
+  std::vector<std::int64_t> b = Tensor::randint(0, N, {k}, {.dtype = DType::Int64}, &gen).to_vector<std::int64_t>();
+  const std::vector<std::int64_t> label = real.labels.to_vector<std::int64_t>();
+  for (std::int64_t i = 0; i < k; ++i)
+    for (std::int64_t tries = 0; tries < N && label[b[i]] == label[a[i]]; ++tries) b[i] = (b[i] + 1) % N;
+  const Options int64{.dtype = DType::Int64};
+  const Tensor w = uniform({k, 1, 1, 1}, 0.35, 0.65);
+  parts.push_back(w * index_select(real.images, 0, Tensor::from_vector(a, {k}, int64)) +
+                  (1.0 - w) * index_select(real.images, 0, Tensor::from_vector(b, {k}, int64)));
+  // noisy: a real image under noise of std 0.3..0.6
+  const std::int64_t rest = n - 3 * k;
+  const Tensor c = Tensor::randint(0, N, {rest}, {.dtype = DType::Int64}, &gen);
+  parts.push_back(index_select(real.images, 0, c) +
+                  uniform({rest, 1, 1, 1}, 0.3, 0.6) * Tensor::randn({rest, C, H, W}, {}, &gen));
+
+  data::Dataset out = real;
+  out.images = cat({real.images, cat(parts, 0).clamp(0.0, 1.0)}, 0);
+  out.labels = cat({real.labels, Tensor::full({n}, static_cast<double>(real.classes.size()), int64)}, 0);
+  out.classes.push_back("other");
+  return out;
+}
+
+void train_classifier(Classifier& model, const data::Dataset& train, const ClassifierTraining& o) {
+  KILN_CHECK(train.has_labels(), "train_classifier: data set '{}' has no labels", train.name);
   data::DataLoader loader(train, {.batch_size = std::min(o.batch_size, train.size()),
                                   .drop_last = true,
                                   .random_flip = o.random_flip,
@@ -67,7 +113,6 @@ double train_classifier(Classifier& model, const data::Dataset& train,
     if (o.progress && (step % 50 == 0 || step + 1 == o.steps)) o.progress(step + 1, loss.item());
   }
   model.eval();
-  return accuracy(classify(model, heldout.images).probs, heldout.labels);
 }
 
 Classified classify(Classifier& model, const Tensor& images, std::int64_t batch) {
@@ -98,24 +143,30 @@ SampleQuality sample_quality(Classifier& model, const Tensor& samples, const Ten
   SampleQuality q;
   q.samples = samples.size(0);
   q.confidence = confidence;
+  const std::int64_t real_classes = model.config.classes - 1;  // the last is "other"
   const Tensor max_prob = s.probs.max({1});
   const std::vector<double> p = max_prob.to_vector<double>();
   const std::vector<std::int64_t> cls = s.probs.argmax(1).to_vector<std::int64_t>();
-  q.confident_per_class.assign(static_cast<size_t>(model.config.classes), 0);
-  std::int64_t confident = 0;
+  q.confident_per_class.assign(static_cast<size_t>(real_classes), 0);
+  std::int64_t confident = 0, other = 0;
   for (size_t i = 0; i < p.size(); ++i) {
-    if (p[i] >= confidence) {
+    if (cls[i] == real_classes) {
+      ++other;
+    } else if (p[i] >= confidence) {
       ++confident;
       ++q.confident_per_class[static_cast<size_t>(cls[i])];
     }
   }
+  q.other_share = static_cast<double>(other) / static_cast<double>(q.samples);
   q.confident_share = static_cast<double>(confident) / static_cast<double>(q.samples);
   q.mean_max_prob = max_prob.mean().item();
   q.frechet_distance = frechet_distance(s.features, r.features);  // E34
   const MeanAndSpread kid = kernel_distance(s.features, r.features, 20, 0, gen);  // E36
   q.kid = kid.mean;
   q.kid_std = kid.std;
-  q.inception_score = inception_score(s.probs).mean;  // E35
+  // E35 over the real classes (their probabilities renormalised).
+  const Tensor real_probs = s.probs.narrow(1, 0, real_classes);
+  q.inception_score = inception_score(real_probs / real_probs.sum({1}, true)).mean;
   return q;
 }
 

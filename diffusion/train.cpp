@@ -3,6 +3,7 @@
 #include <cmath>
 #include <limits>
 
+#include "diffusion/forward.h"
 #include "nn/checkpoint.h"
 #include "tensor/error.h"
 
@@ -36,6 +37,10 @@ Trainer::Trainer(std::shared_ptr<DiffusionModel> model, Schedule schedule, Train
   KILN_CHECK(options_.lr_schedule != "cosine" || options_.total_steps > options_.warmup,
              "Trainer: the cosine schedule needs total_steps ({}) > warmup ({})",
              options_.total_steps, options_.warmup);
+  KILN_CHECK(options_.prediction == Prediction::Eps || options_.prediction == Prediction::V,
+             "Trainer: a network can be trained to predict eps or v");
+  KILN_CHECK(options_.prediction == Prediction::Eps || options_.loss != LossType::Weighted,
+             "Trainer: the lambda_t weights of E18 are for eps-prediction");
   KILN_CHECK(options_.ema_decay >= 0 && options_.ema_decay < 1,
              "Trainer: ema_decay must lie in [0, 1), got {}", options_.ema_decay);
 }
@@ -55,7 +60,15 @@ TrainStep Trainer::step(const Tensor& x0) {
   // 1. E23: the loss of one batch. Every draw (t, ε, dropout) is from the global
   //    generator (Note [Exact resume]).
   Tensor loss;
-  if (model_->time_input() == TimeInput::Timestep) {
+  if (model_->time_input() == TimeInput::Timestep && options_.prediction == Prediction::V) {
+    // E23 with the target v of E37 (Note [Predicting v]).
+    const Tensor t = sample_timesteps(x0.size(0), schedule_.T, nullptr, x0.device());
+    const Tensor eps = Tensor::randn(x0.shape(), {.dtype = x0.dtype(), .device = x0.device()});
+    const Tensor x_t = q_sample(schedule_, x0, t, eps);  // E7
+    const Tensor v = v_from_eps(schedule_, x0, t, eps);  // E37
+    const Tensor v_pred = model_->forward(x_t, schedule_.base_timesteps(t));
+    loss = options_.loss == LossType::L1 ? l1_simple(v, v_pred) : l_simple(v, v_pred);
+  } else if (model_->time_input() == TimeInput::Timestep) {
     const EpsModel eps_model = [this](const Tensor& x_t, const Tensor& t) {
       return model_->forward(x_t, t);
     };
@@ -88,6 +101,15 @@ TrainStep Trainer::step(const Tensor& x0) {
   optimizer_->zero_grad();
   ++step_;
   return out;
+}
+
+EpsModel as_eps_model(const Schedule& s, Prediction kind, EpsModel network) {
+  if (kind == Prediction::Eps) return network;
+  return [s, kind, network = std::move(network)](const Tensor& x_t, const Tensor& t) {
+    const Tensor pred = network(x_t, t);
+    return kind == Prediction::V ? eps_from_v(s, x_t, t, pred)  // E37
+                                 : predictions_from(s, kind, pred, x_t, t).eps;
+  };
 }
 
 void Trainer::save(const std::filesystem::path& path,

@@ -14,6 +14,8 @@
 //   1. the loss of E23 on the batch x_0 [B, ...] (diffusion/loss.h):
 //        discrete time     t ~ U{1..T}, ε ~ N(0, I), x_t = √ᾱ_t x_0 + √(1-ᾱ_t) ε  (E7),
 //                          loss = mean (ε - ε_θ(x_t, t))²                          (E19)
+//                          or, for a network that predicts v (E37; Note [Predicting v]),
+//                          loss = mean (v - v_θ(x_t, t))²,  v = √ᾱ_t ε - √(1-ᾱ_t) x_0
 //        continuous time   τ ~ U[0, 1], E3b rates, the network sees the noise variance,
 //                          loss = mean |ε - ε_θ|   (the Keras chapter; keras-unet64)
 //   2. backward; clip the gradients' global norm (1 in Ho et al.)
@@ -32,6 +34,17 @@
 // steps straight (tests/program/train_test.cpp checks it through the kiln program).
 // Nothing else may draw from the global generator during training: sampling a preview
 // grid uses its own Generator.
+// Note [Predicting v]
+// An ε-network's estimate of the image, x̂_0 = (x_t - √(1-ᾱ_t) ε̂)/√ᾱ_t (E10), divides by
+// √ᾱ_t: near t = T (√ᾱ_T ≈ 5e-5 for the cosine schedule) a small error in ε̂ is a huge
+// one in x̂_0, and L_simple, which weighs x̂_0's error by SNR_t = ᾱ_t/(1-ᾱ_t) (E8), hardly
+// trains the network there, where the sampler decides what the image will show. A
+// network that predicts v = √ᾱ_t ε - √(1-ᾱ_t) x_0 (E37; Salimans & Ho 2022) gives
+// x̂_0 = √ᾱ_t x_t - √(1-ᾱ_t) v̂ with no division, and its loss weighs x̂_0's error by
+// SNR_t + 1, so the noisy end of the chain is trained too. For the samplers and the
+// bound, which take ε, as_eps_model converts: ε̂ = √(1-ᾱ_t) x_t + √ᾱ_t v̂ (E37). (On short
+// CPU runs of `shapes` it did not beat ε: its samples came out blurrier, the low-noise
+// end of the chain weighing less in its loss. Try it on your data.)
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -41,6 +54,7 @@
 #include "diffusion/ema.h"
 #include "diffusion/loss.h"
 #include "diffusion/models.h"
+#include "diffusion/posterior.h"
 #include "diffusion/schedule.h"
 #include "nn/optim.h"
 
@@ -58,7 +72,13 @@ struct TrainerOptions {
   double ema_decay = kEmaDecayHo;  // m of E30
   bool ema_warmup = false;         // m_n = min(m, (1+n)/(10+n)) (nn/ema.h)
   LossType loss = LossType::Simple;  // discrete time; continuous time uses L1 (Keras)
+  // What the network predicts: Eps (Ho et al.) or V (Note [Predicting v]).
+  Prediction prediction = Prediction::Eps;
 };
+
+// E37: a network that predicts `kind` (ε, v, x_0 or the mean) seen as the ε-model that the
+// samplers and the bound take. t are timesteps of `s` (the base schedule).
+EpsModel as_eps_model(const Schedule& s, Prediction kind, EpsModel network);
 
 // What one step did.
 struct TrainStep {

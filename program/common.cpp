@@ -50,6 +50,12 @@ void add_device_option(CLI::App* cmd, std::string& device) {
       ->capture_default_str();
 }
 
+void add_checkpoint_option(CLI::App* cmd, std::string& checkpoint) {
+  cmd->add_option("checkpoint,--checkpoint", checkpoint,
+                  "A run folder of kiln train, or a checkpoint .safetensors file")
+      ->required();
+}
+
 // ---- a run -----------------------------------------------------------------------------------
 
 fs::path checkpoint_path(const std::string& given) {
@@ -182,10 +188,10 @@ diffusion::SampleResult run_sampler(const Run& run, const SamplerSpec& spec, con
       .trajectory = trajectory,
       .trajectory_every = std::max<std::int64_t>(1, S / std::max<std::int64_t>(1, moments))};
   diffusion::DiffusionModel* model = run.model.get();
-  const diffusion::EpsModel network = [model](const Tensor& x, const Tensor& t) {
-    return model->forward(x, t);
-  };
   if (continuous(run)) {
+    const diffusion::EpsModel network = [model](const Tensor& x, const Tensor& noise_variance) {
+      return model->forward(x, noise_variance);
+    };
     KILN_CHECK(spec.method == "ddim",
                "--sampler ddpm: {} is a continuous-time model (the Keras chapter); sample it with "
                "--sampler ddim (E26's continuous form)", run.config.model);
@@ -198,6 +204,8 @@ diffusion::SampleResult run_sampler(const Run& run, const SamplerSpec& spec, con
   const diffusion::Schedule s =
       S == T ? run.schedule
              : diffusion::respace(run.schedule, diffusion::space_timesteps(T, fmt::format("uniform{}", S)));
+  // The network sees timesteps of the base schedule, whatever the respacing (E38).
+  const diffusion::EpsModel network = eps_model_of(run.config, run.schedule, *model);
   return spec.method == "ddpm" ? diffusion::sample_ddpm(s, network, x_T, o)    // E24
                                : diffusion::sample_ddim(s, network, x_T, o);   // E25, E26
 }

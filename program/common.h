@@ -37,6 +37,8 @@ namespace fs = std::filesystem;
 // (built without CUDA, or no usable GPU/driver) rather than a crash later.
 Device parse_device(const std::string& name);
 void add_device_option(CLI::App* cmd, std::string& device);
+// The checkpoint argument of sample, interpolate and eval: positional, or --checkpoint.
+void add_checkpoint_option(CLI::App* cmd, std::string& checkpoint);
 
 // ---- checkpoint metadata written by kiln train ----------------------------------------------
 inline constexpr const char* kMetaConfig = "run.config";             // to_json(RunConfig)

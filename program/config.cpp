@@ -111,6 +111,7 @@ void run_fields(C& c, F&& f) {
   f("ema_decay", c.ema_decay);
   f("ema_warmup", c.ema_warmup);
   f("loss", c.loss);
+  f("prediction", c.prediction);
   f("seed", c.seed);
   f("log_every", c.log_every);
   f("sample_every", c.sample_every);
@@ -319,6 +320,9 @@ void validate(const RunConfig& c, const std::string& where) {
   check_one_of<std::string>(c.optimizer, {"adam", "adamw"}, where, "optimizer");
   check_one_of<std::string>(c.lr_schedule, {"constant", "cosine"}, where, "lr_schedule");
   check_one_of<std::string>(c.loss, {"simple", "weighted", "l1"}, where, "loss");
+  check_one_of<std::string>(c.prediction, {"eps", "v"}, where, "prediction");
+  if (c.prediction == "v" && (keras || c.loss == "weighted"))
+    fail("{}: \"prediction\" 'v' is for the discrete-time models with loss 'simple' or 'l1'", where);
   if (keras && c.loss != "l1")
     fail("{}: keras-unet64 trains with the Keras chapter's mean absolute error: \"loss\" must be "
          "'l1', got '{}'", where, c.loss);
@@ -373,6 +377,18 @@ std::shared_ptr<diffusion::DiffusionModel> build_model(const RunConfig& c) {
 
 bool continuous_time(const RunConfig& c) { return c.schedule == "offset-cosine"; }
 
+diffusion::Prediction prediction_of(const RunConfig& c) {
+  return c.prediction == "v" ? diffusion::Prediction::V : diffusion::Prediction::Eps;
+}
+
+diffusion::EpsModel eps_model_of(const RunConfig& c, const diffusion::Schedule& s,
+                                 diffusion::DiffusionModel& model) {
+  diffusion::DiffusionModel* m = &model;
+  return diffusion::as_eps_model(s, prediction_of(c), [m](const Tensor& x_t, const Tensor& t) {
+    return m->forward(x_t, t);
+  });
+}
+
 diffusion::Schedule build_schedule(const RunConfig& c) {
   if (c.schedule == "linear") return diffusion::Schedule::linear(c.timesteps);  // E1
   if (c.schedule == "cosine") return diffusion::Schedule::cosine(c.timesteps);  // E3
@@ -401,7 +417,8 @@ diffusion::TrainerOptions trainer_options(const RunConfig& c) {
           .ema_warmup = c.ema_warmup,
           .loss = c.loss == "weighted" ? diffusion::LossType::Weighted
                   : c.loss == "l1"     ? diffusion::LossType::L1
-                                       : diffusion::LossType::Simple};
+                                       : diffusion::LossType::Simple,
+          .prediction = prediction_of(c)};
 }
 
 data::Normalize normalize_mode(const RunConfig& c) {

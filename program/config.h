@@ -56,6 +56,7 @@ struct RunConfig {
   double ema_decay = 0.9999;             // E30's m
   bool ema_warmup = false;
   std::string loss = "simple";  // simple (E19) | weighted (E18) | l1 (the Keras chapter)
+  std::string prediction = "eps";  // what the network predicts: eps | v (E37, Note [Predicting v])
   std::uint64_t seed = 0;       // weights, t, ε, dropout, data order
   // ---- what training writes
   std::int64_t log_every = 50;          // a metrics line (and the loss curve) every N steps
@@ -90,6 +91,10 @@ std::shared_ptr<diffusion::DiffusionModel> build_model(const RunConfig& c);
 // `kiln eval` integrates over.
 diffusion::Schedule build_schedule(const RunConfig& c);
 bool continuous_time(const RunConfig& c);
+diffusion::Prediction prediction_of(const RunConfig& c);
+// The run's network as the ε-model of the samplers and the bound (E37 for v-prediction).
+diffusion::EpsModel eps_model_of(const RunConfig& c, const diffusion::Schedule& s,
+                                 diffusion::DiffusionModel& model);
 diffusion::TrainerOptions trainer_options(const RunConfig& c);
 data::Normalize normalize_mode(const RunConfig& c);
 

@@ -45,7 +45,7 @@ struct EvalArgs {
   std::int64_t real_images = 1000;
   std::uint64_t seed = 0;
   std::string cache;
-  std::int64_t classifier_steps = 800;
+  std::int64_t classifier_steps = 500;
   std::string out;
   std::string device = "cpu";
 };
@@ -75,9 +75,7 @@ json evaluate_bpd(const Run& run, const data::Dataset& heldout, const EvalArgs& 
   x = x.to(run.device);
 
   diffusion::DiffusionModel* model = run.model.get();
-  diffusion::EpsModel eps_model = [model](const Tensor& x_t, const Tensor& t) {
-    return model->forward(x_t, t);
-  };
+  diffusion::EpsModel eps_model = eps_model_of(run.config, run.schedule, *model);
   if (continuous_time(run.config)) {  // the network takes the noise variance 1 - ᾱ_t
     const Tensor noise_variance =
         diffusion::Schedule::table(run.schedule.one_minus_alpha_bar, DType::Float32, run.device);
@@ -124,34 +122,46 @@ json evaluate_bpd(const Run& run, const data::Dataset& heldout, const EvalArgs& 
 
 // The cached classifier for the run's data, trained now if the cache lacks it. Keyed by
 // everything that determines it, so the cached file is exactly what the code would train.
-std::shared_ptr<diffusion::Classifier> classifier_for(const RunConfig& c, const RunData& d,
+// `heldout`: real held-out images with labels; `train_set` loads the training images.
+std::shared_ptr<diffusion::Classifier> classifier_for(const RunConfig& c, const data::Dataset& heldout,
+                                                      const std::function<data::Dataset()>& train_set,
                                                       const EvalArgs& a, json& info) {
-  const diffusion::ClassifierConfig cc{.channels = d.heldout.images.size(1),
-                                       .res = d.heldout.images.size(2),
-                                       .classes = static_cast<std::int64_t>(d.heldout.classes.size())};
-  const std::string source = is_point_set(c.dataset) || c.dataset == "shapes"
+  const diffusion::ClassifierConfig cc{
+      .channels = heldout.images.size(1),
+      .res = heldout.images.size(2),
+      .classes = static_cast<std::int64_t>(heldout.classes.size()) + 1};  // + "other"
+  const std::string source = c.dataset == "shapes"
                                  ? fmt::format("seed{}-n{}", c.data_seed, c.data_size)
                                  : fmt::format("{:016x}", std::hash<std::string>{}(fs::weakly_canonical(c.data_path).string()));
   const fs::path cache = a.cache.empty() ? default_cache() : fs::path(a.cache);
-  const fs::path file = cache / fmt::format("classifier-{}-{}px-{}ch-{}-w{}-f{}-steps{}-v1.safetensors",
+  const fs::path file = cache / fmt::format("classifier-{}-{}px-{}ch-{}-w{}-f{}-steps{}-v2.safetensors",
                                             c.dataset, cc.res, cc.channels, source, cc.width,
                                             cc.features, a.classifier_steps);
   manual_seed(1234);  // the classifier's initial weights
   auto model = std::make_shared<diffusion::Classifier>(cc);
   info["path"] = file.string();
+  info["classes"] = heldout.classes;
   if (fs::exists(file)) {
     const nn::SafetensorsFile f = nn::load_safetensors(file);
-    nn::OrderedDict<Tensor> state(f.tensors);
-    model->load_state_dict(state);
-    info["heldout_accuracy"] = std::stod(f.metadata.at("heldout_accuracy"));
-    info["trained_now"] = false;
+    model->load_state_dict(nn::OrderedDict<Tensor>(f.tensors));
     model->eval();
+    for (const char* key : {"heldout_accuracy", "other_recall"}) {
+      auto it = f.metadata.find(key);
+      if (it == f.metadata.end()) fail("{}: not a kiln eval classifier (no '{}')", file.string(), key);
+      info[key] = std::stod(it->second);
+    }
+    info["trained_now"] = false;
     return model;
   }
+  // Note [The "other" class] (diffusion/classifier.h): a quarter of the training images,
+  // and a held-out set of them to check that the classifier rejects them.
   const auto t0 = std::chrono::steady_clock::now();
+  const data::Dataset real = train_set();
+  const data::Dataset train = diffusion::with_other_class(real.slice(0, std::min<std::int64_t>(real.size(), 12000)),
+                                                          std::min<std::int64_t>(real.size(), 12000) / 3, 7);
   Progress progress("eval: training the classifier", a.classifier_steps);
-  const double acc = diffusion::train_classifier(
-      *model, d.train, d.heldout,
+  diffusion::train_classifier(
+      *model, train,
       {.steps = a.classifier_steps,
        .random_flip = c.dataset == "shapes",  // a mirrored circle, square or triangle is one still
        .seed = 1234,
@@ -159,13 +169,18 @@ std::shared_ptr<diffusion::Classifier> classifier_for(const RunConfig& c, const 
          progress.update(step, fmt::format("loss {:.3f}", loss));
        }});
   progress.finish();
+  const double accuracy = diffusion::accuracy(diffusion::classify(*model, heldout.images).probs, heldout.labels);
+  const data::Dataset junk = diffusion::with_other_class(heldout, heldout.size() / 2, 8)
+                                 .slice(heldout.size(), heldout.size() / 2);
+  const double other_recall = diffusion::accuracy(diffusion::classify(*model, junk.images).probs, junk.labels);
   fs::create_directories(cache);
   std::map<std::string, Tensor> tensors;
   for (const auto& [name, t] : model->state_dict()) tensors[name] = t;
-  nn::save_safetensors(file, tensors, {{"heldout_accuracy", fmt::format("{:.17g}", acc)},
-                                       {"dataset", c.dataset},
-                                       {"classes", fmt::format("{}", fmt::join(d.heldout.classes, ","))}});
-  info["heldout_accuracy"] = acc;
+  nn::save_safetensors(file, tensors, {{"heldout_accuracy", fmt::format("{:.17g}", accuracy)},
+                                       {"other_recall", fmt::format("{:.17g}", other_recall)},
+                                       {"dataset", c.dataset}});
+  info["heldout_accuracy"] = accuracy;
+  info["other_recall"] = other_recall;
   info["trained_now"] = true;
   info["train_seconds"] = seconds_since(t0);
   return model;
@@ -177,6 +192,7 @@ json quality_json(const diffusion::SampleQuality& q, const std::vector<std::stri
   return {{"confident_share", q.confident_share},
           {"confidence_threshold", q.confidence},
           {"confident_per_class", per_class},
+          {"other_share", q.other_share},
           {"mean_max_prob", q.mean_max_prob},
           {"frechet_distance", q.frechet_distance},
           {"kid", q.kid},
@@ -198,8 +214,7 @@ void run_eval(const EvalArgs& a) {
   std::fflush(stdout);
 
   // Held-out data: for the bound, and as the real images of E34/E36.
-  const bool want_classifier = images;
-  RunData d = load_data(c, std::max(a.bpd_images, images ? a.real_images : 0), false);
+  const RunData d = load_data(c, std::max(a.bpd_images, images ? a.real_images : 0), false);
   if (a.bpd_images > 0) {
     const auto t = std::chrono::steady_clock::now();
     out["bpd"] = evaluate_bpd(run, d.heldout, a);
@@ -229,11 +244,10 @@ void run_eval(const EvalArgs& a) {
                 "histogram distance %.3f (data: %.3f)\n",
                 static_cast<long long>(n), q.log_density_samples, q.log_density_data,
                 100 * q.off_data_share, q.histogram_tv, q.histogram_tv_data);
-  } else if (want_classifier && d.heldout.has_labels() && d.heldout.classes.size() >= 2) {
+  } else if (d.heldout.has_labels() && d.heldout.classes.size() >= 2) {
     const auto tc = std::chrono::steady_clock::now();
-    d = load_data(c, std::max(a.bpd_images, a.real_images), true);  // the classifier may train
     json info;
-    auto classifier = classifier_for(c, d, a, info);
+    auto classifier = classifier_for(c, d.heldout, [&] { return load_data(c, 0, true).train; }, a, info);
     const Tensor real = d.heldout.images.narrow(0, 0, std::min(a.real_images, d.heldout.size()));
     info["seconds"] = seconds_since(tc);
     Generator kid_gen(a.seed + 5);
@@ -241,13 +255,13 @@ void run_eval(const EvalArgs& a) {
     out["quality"] = quality_json(q, d.heldout.classes);
     out["quality"]["real_images"] = real.size(0);
     out["quality"]["classifier"] = info;
-    std::printf("  classifier (held-out accuracy %.2f%%%s)\n",
-                100 * info["heldout_accuracy"].get<double>(),
-                info["trained_now"].get<bool>() ? ", trained now and cached" : ", from the cache");
-    std::printf("  %lld samples: %.1f%% recognised with confidence >= 0.9; Frechet distance %.3f, "
-                "KID %.4f (+- %.4f) against %lld real images\n",
-                static_cast<long long>(n), 100 * q.confident_share, q.frechet_distance, q.kid,
-                q.kid_std, static_cast<long long>(real.size(0)));
+    std::printf("  classifier: held-out accuracy %.2f%%, rejects %.2f%% of junk images%s\n",
+                100 * info["heldout_accuracy"].get<double>(), 100 * info["other_recall"].get<double>(),
+                info["trained_now"].get<bool>() ? " (trained now and cached)" : " (from the cache)");
+    std::printf("  %lld samples: %.1f%% recognised as a shape with confidence >= 0.9 (%.1f%% "
+                "'other'); Frechet distance %.3f, KID %.4f (+- %.4f) against %lld real images\n",
+                static_cast<long long>(n), 100 * q.confident_share, 100 * q.other_share,
+                q.frechet_distance, q.kid, q.kid_std, static_cast<long long>(real.size(0)));
   } else {
     out["quality"] = {{"note", fmt::format("dataset '{}' has no labels: the classifier-based "
                                            "metrics need a labelled data set", c.dataset)}};
@@ -269,9 +283,7 @@ void add_eval_command(CLI::App& app) {
       "E21, every term), and the quality of its samples (2-D sets: against the exact density; "
       "labelled images: a classifier trained with kiln gives the confident share, the Frechet "
       "distance E34 and KID E36). Writes eval.json.");
-  cmd->add_option("checkpoint,--checkpoint", a->checkpoint,
-                  "A run folder of kiln train, or a checkpoint .safetensors file")
-      ->required();
+  add_checkpoint_option(cmd, a->checkpoint);
   cmd->add_option("--bpd-images", a->bpd_images,
                   "Held-out items in the bound (each costs T network evaluations; 0 skips it)")
       ->capture_default_str();

@@ -59,9 +59,7 @@ void add_interpolate_command(CLI::App& app) {
       "interpolate",
       "Spherical interpolation between two noises (E32), each point sampled with the "
       "deterministic DDIM: one row per pair, written as a PNG (image models only).");
-  cmd->add_option("checkpoint,--checkpoint", a->checkpoint,
-                  "A run folder of kiln train, or a checkpoint .safetensors file")
-      ->required();
+  add_checkpoint_option(cmd, a->checkpoint);
   add_sampler_options(cmd, a->spec);
   cmd->add_option("--pairs", a->pairs, "Pairs of noises: rows of the image")->capture_default_str();
   cmd->add_option("--frames", a->frames, "Points on each path, ends included: columns")

@@ -127,9 +127,7 @@ void add_sample_command(CLI::App& app) {
       "Draw samples from a checkpoint's EMA weights (E30) with DDPM (E24) or DDIM (E25, E26) and "
       "write them as a PNG grid (2-D data: a scatter plot over the data), optionally with the "
       "denoising trajectory and a study of the number of steps.");
-  cmd->add_option("checkpoint,--checkpoint", a->checkpoint,
-                  "A run folder of kiln train, or a checkpoint .safetensors file")
-      ->required();
+  add_checkpoint_option(cmd, a->checkpoint);
   add_sampler_options(cmd, a->spec);
   cmd->add_option("-n,--num", a->n, "Number of samples (default: 64 images, 2000 points)");
   cmd->add_option("--nrow", a->nrow, "Images per row of the grid")->capture_default_str();

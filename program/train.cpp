@@ -367,6 +367,9 @@ void add_train_command(CLI::App& app) {
                       "Use m_n = min(m, (1+n)/(10+n)) early on (true/false)");
   config_option<std::string>(cmd, a, "--loss", "loss",
                              "simple (E19, Ho et al.), weighted (E18's lambda_t), l1 (the Keras chapter)");
+  config_option<std::string>(cmd, a, "--prediction", "prediction",
+                             "What the network predicts: eps (Ho et al.) or v (E37: v = sqrt(abar) eps "
+                             "- sqrt(1-abar) x0; Note [Predicting v] in diffusion/train.h)");
   config_option<std::uint64_t>(cmd, a, "--seed", "seed", "Seed of the weights, the noise and the data order");
   config_option<std::int64_t>(cmd, a, "--log-every", "log_every",
                               "Write a metrics line (and print progress when not on a terminal) every N steps");
