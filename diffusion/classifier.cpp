@@ -144,21 +144,24 @@ SampleQuality sample_quality(Classifier& model, const Tensor& samples, const Ten
   q.samples = samples.size(0);
   q.confidence = confidence;
   const std::int64_t real_classes = model.config.classes - 1;  // the last is "other"
-  const Tensor max_prob = s.probs.max({1});
-  const std::vector<double> p = max_prob.to_vector<double>();
-  const std::vector<std::int64_t> cls = s.probs.argmax(1).to_vector<std::int64_t>();
-  q.confident_per_class.assign(static_cast<size_t>(real_classes), 0);
-  std::int64_t confident = 0, other = 0;
-  for (size_t i = 0; i < p.size(); ++i) {
-    if (cls[i] == real_classes) {
-      ++other;
-    } else if (p[i] >= confidence) {
-      ++confident;
-      ++q.confident_per_class[static_cast<size_t>(cls[i])];
+  // Which images are recognised: argmax a real class, with probability >= confidence.
+  auto recognised = [&](const Tensor& probs, std::vector<std::int64_t>* per_class) {
+    const std::vector<double> p = probs.max({1}).to_vector<double>();
+    const std::vector<std::int64_t> cls = probs.argmax(1).to_vector<std::int64_t>();
+    std::int64_t n = 0;
+    for (size_t i = 0; i < p.size(); ++i) {
+      if (cls[i] == real_classes || p[i] < confidence) continue;
+      ++n;
+      if (per_class) ++(*per_class)[static_cast<size_t>(cls[i])];
     }
-  }
-  q.other_share = static_cast<double>(other) / static_cast<double>(q.samples);
-  q.confident_share = static_cast<double>(confident) / static_cast<double>(q.samples);
+    return static_cast<double>(n) / static_cast<double>(p.size());
+  };
+  q.confident_per_class.assign(static_cast<size_t>(real_classes), 0);
+  q.confident_share = recognised(s.probs, &q.confident_per_class);
+  q.real_confident_share = recognised(r.probs, nullptr);
+  const Tensor is_other = s.probs.argmax(1).to(DType::Float64) == static_cast<double>(real_classes);
+  q.other_share = is_other.mean().item();
+  const Tensor max_prob = s.probs.max({1});
   q.mean_max_prob = max_prob.mean().item();
   q.frechet_distance = frechet_distance(s.features, r.features);  // E34
   const MeanAndSpread kid = kernel_distance(s.features, r.features, 20, 0, gen);  // E36

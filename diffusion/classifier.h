@@ -110,6 +110,7 @@ struct SampleQuality {
   double confident_share = 0;            // share classified as a real class with p >= confidence
   std::vector<std::int64_t> confident_per_class;  // how many of those per real class
   double other_share = 0;                // share whose most likely class is "other"
+  double real_confident_share = 0;       // the same share for the real images: the ceiling
   double mean_max_prob = 0;              // mean over the samples of max_c p(c|x)
   double frechet_distance = 0;           // E34 on the features
   double kid = 0, kid_std = 0;           // E36 on the features (mean and std over subsets)

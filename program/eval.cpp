@@ -193,6 +193,7 @@ json quality_json(const diffusion::SampleQuality& q, const std::vector<std::stri
           {"confidence_threshold", q.confidence},
           {"confident_per_class", per_class},
           {"other_share", q.other_share},
+          {"real_confident_share", q.real_confident_share},
           {"mean_max_prob", q.mean_max_prob},
           {"frechet_distance", q.frechet_distance},
           {"kid", q.kid},
