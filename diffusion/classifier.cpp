@@ -55,7 +55,7 @@ data::Dataset with_other_class(const data::Dataset& real, std::int64_t n, std::u
   Generator gen(seed);
   const std::int64_t N = real.size(), C = real.images.size(1), H = real.images.size(2),
                      W = real.images.size(3);
-  const std::int64_t k = n / 4;  // noise, blobs, blends; the rest noisy real images
+  const std::int64_t k = n / 3;  // noise, blobs; the rest blends
   auto uniform = [&](const Shape& shape, double lo, double hi) {
     return Tensor::rand(shape, {}, &gen) * (hi - lo) + lo;
   };
@@ -72,20 +72,16 @@ data::Dataset with_other_class(const data::Dataset& real, std::int64_t n, std::u
   }
   parts.push_back(stack(blobs, 0));
   // blends: two real images of different classes, mixed with a weight in [0.35, 0.65]
-  const std::vector<std::int64_t> a = Tensor::randint(0, N, {k}, {.dtype = DType::Int64}, &gen).to_vector<std::int64_t>();
-  std::vector<std::int64_t> b = Tensor::randint(0, N, {k}, {.dtype = DType::Int64}, &gen).to_vector<std::int64_t>();
+  const std::int64_t m = n - 2 * k;
+  const std::vector<std::int64_t> a = Tensor::randint(0, N, {m}, {.dtype = DType::Int64}, &gen).to_vector<std::int64_t>();
+  std::vector<std::int64_t> b = Tensor::randint(0, N, {m}, {.dtype = DType::Int64}, &gen).to_vector<std::int64_t>();
   const std::vector<std::int64_t> label = real.labels.to_vector<std::int64_t>();
-  for (std::int64_t i = 0; i < k; ++i)
+  for (std::int64_t i = 0; i < m; ++i)
     for (std::int64_t tries = 0; tries < N && label[b[i]] == label[a[i]]; ++tries) b[i] = (b[i] + 1) % N;
   const Options int64{.dtype = DType::Int64};
-  const Tensor w = uniform({k, 1, 1, 1}, 0.35, 0.65);
-  parts.push_back(w * index_select(real.images, 0, Tensor::from_vector(a, {k}, int64)) +
-                  (1.0 - w) * index_select(real.images, 0, Tensor::from_vector(b, {k}, int64)));
-  // noisy: a real image under noise of std 0.3..0.6
-  const std::int64_t rest = n - 3 * k;
-  const Tensor c = Tensor::randint(0, N, {rest}, {.dtype = DType::Int64}, &gen);
-  parts.push_back(index_select(real.images, 0, c) +
-                  uniform({rest, 1, 1, 1}, 0.3, 0.6) * Tensor::randn({rest, C, H, W}, {}, &gen));
+  const Tensor w = uniform({m, 1, 1, 1}, 0.35, 0.65);
+  parts.push_back(w * index_select(real.images, 0, Tensor::from_vector(a, {m}, int64)) +
+                  (1.0 - w) * index_select(real.images, 0, Tensor::from_vector(b, {m}, int64)));
 
   data::Dataset out = real;
   out.images = cat({real.images, cat(parts, 0).clamp(0.0, 1.0)}, 0);
@@ -93,6 +89,25 @@ data::Dataset with_other_class(const data::Dataset& real, std::int64_t n, std::u
   out.classes.push_back("other");
   return out;
 }
+
+namespace {
+
+// The 3×3 box blur of images [B, C, H, W], the border pixels repeated outwards.
+Tensor box_blur(const Tensor& x) {
+  auto shifted = [&](std::int64_t dim, std::int64_t d) {
+    const std::int64_t n = x.size(dim);
+    std::vector<std::int64_t> idx(static_cast<size_t>(n));
+    for (std::int64_t i = 0; i < n; ++i) idx[i] = std::clamp<std::int64_t>(i + d, 0, n - 1);
+    return Tensor::from_vector(idx, {n}, {.dtype = DType::Int64});
+  };
+  Tensor sum = Tensor::zeros_like(x);
+  for (std::int64_t dy = -1; dy <= 1; ++dy)
+    for (std::int64_t dx = -1; dx <= 1; ++dx)
+      sum = sum + index_select(index_select(x, 2, shifted(2, dy)), 3, shifted(3, dx));
+  return sum / 9.0;
+}
+
+}  // namespace
 
 void train_classifier(Classifier& model, const data::Dataset& train, const ClassifierTraining& o) {
   KILN_CHECK(train.has_labels(), "train_classifier: data set '{}' has no labels", train.name);
@@ -102,11 +117,18 @@ void train_classifier(Classifier& model, const data::Dataset& train, const Class
                                   .seed = o.seed});
   optim::Adam opt(model.parameters(), o.lr);
   const optim::WarmupCosine lr{o.lr, std::max<std::int64_t>(1, o.steps / 20), o.steps};
+  Generator gen(o.seed);
   model.train();
   for (std::int64_t step = 0; step < o.steps; ++step) {
     const data::Batch b = loader.next();
+    // Note [Recognisable is not pixel-perfect]: a partial blur and a little noise.
+    const std::int64_t B = b.images.size(0);
+    const Tensor blur = Tensor::rand({B, 1, 1, 1}, {}, &gen) * o.max_blur;
+    const Tensor noise = Tensor::rand({B, 1, 1, 1}, {}, &gen) * o.max_noise;
+    Tensor x = b.images + blur * (box_blur(b.images) - b.images);
+    x = (x + noise * Tensor::randn(x.shape(), {}, &gen)).clamp(0.0, 1.0);
     opt.zero_grad();
-    const Tensor loss = cross_entropy(model.forward(b.images), b.labels);
+    const Tensor loss = cross_entropy(model.forward(x), b.labels);
     loss.backward();
     opt.set_lr(lr(step));
     opt.step();

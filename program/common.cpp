@@ -176,6 +176,11 @@ std::string describe(const SamplerSpec& spec, const Run& run) {
   return fmt::format("DDIM (E25), {} steps, eta {}", steps, spec.eta);
 }
 
+std::string plot_title(const SamplerSpec& spec, const Run& run) {
+  return fmt::format("step {}, {} {} steps", run.step, spec.method == "ddpm" ? "DDPM" : "DDIM",
+                     effective_steps(run, spec));
+}
+
 diffusion::SampleResult run_sampler(const Run& run, const SamplerSpec& spec, const Tensor& x_T,
                                     Generator* gen, std::int64_t trajectory, std::int64_t moments) {
   const std::int64_t S = effective_steps(run, spec);

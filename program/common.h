@@ -78,8 +78,10 @@ struct SamplerSpec {
 };
 // --sampler, --sigma, --eta, --steps (steps_default: the value shown in --help).
 void add_sampler_options(CLI::App* cmd, SamplerSpec& spec);
-// A one-line description: "DDIM, 50 steps, eta 0".
+// A one-line description: "DDIM (E25), 50 steps, eta 0".
 std::string describe(const SamplerSpec& spec, const Run& run);
+// A title short enough for a plot: "step 8000, DDPM 1000 steps".
+std::string plot_title(const SamplerSpec& spec, const Run& run);
 
 // Samples from x_T [n, ...] (on the run's device) with the run's model. x̂_0 is clipped to
 // [-1, 1] for images normalised to [-1, 1] (Note [Clipping x̂_0] in diffusion/sampler.h).

@@ -134,7 +134,7 @@ std::shared_ptr<diffusion::Classifier> classifier_for(const RunConfig& c, const 
                                  ? fmt::format("seed{}-n{}", c.data_seed, c.data_size)
                                  : fmt::format("{:016x}", std::hash<std::string>{}(fs::weakly_canonical(c.data_path).string()));
   const fs::path cache = a.cache.empty() ? default_cache() : fs::path(a.cache);
-  const fs::path file = cache / fmt::format("classifier-{}-{}px-{}ch-{}-w{}-f{}-steps{}-v2.safetensors",
+  const fs::path file = cache / fmt::format("classifier-{}-{}px-{}ch-{}-w{}-f{}-steps{}-v3.safetensors",
                                             c.dataset, cc.res, cc.channels, source, cc.width,
                                             cc.features, a.classifier_steps);
   manual_seed(1234);  // the classifier's initial weights

@@ -108,7 +108,7 @@ void run_sample(const SampleArgs& a) {
   const Tensor x = run_sampler(run, a.spec, initial_noise(run, n, gen), &gen).x;
   const std::string what = fmt::format("{} samples of {} at step {} ({}), {}", n, run.config.model,
                                        run.step, weights, describe(a.spec, run));
-  write_samples(out, run, to_data_space(run, x), a.nrow, what);
+  write_samples(out, run, to_data_space(run, x), a.nrow, plot_title(a.spec, run));
   std::printf("wrote %s: %s\n", out.string().c_str(), what.c_str());
   if (a.trajectory)
     std::printf("wrote %s: the denoising path x_T ... x_0 (and the predicted x0 under each x_t)\n",

@@ -108,18 +108,18 @@ void write_loss_curve(const fs::path& dir, const RunConfig& c) {
 
 // A preview grid with the EMA weights (E30), from the same noise every time (its own
 // generator: the training stream is not touched, Note [Exact resume]).
-fs::path write_preview(diffusion::Trainer& trainer, const Run& view, const fs::path& dir) {
+fs::path write_preview(diffusion::Trainer& trainer, Run view, const fs::path& dir) {
   nn::EMA::Applied use(trainer.ema(), trainer.model());
   trainer.model().eval();
   const RunConfig& c = view.config;
   Generator gen(c.seed + 1);
+  view.step = trainer.step_count();
   const Tensor x_T = initial_noise(view, c.preview_samples, gen);
   const SamplerSpec spec{.method = "ddim", .steps = c.preview_steps};
   const Tensor x = run_sampler(view, spec, x_T, &gen).x;
   const fs::path path = dir / "previews" / fmt::format("step_{:06}.png", trainer.step_count());
   fs::create_directories(path.parent_path());
-  write_samples(path, view, to_data_space(view, x), 8,
-                fmt::format("{} at step {} (EMA, {})", c.model, trainer.step_count(), describe(spec, view)));
+  write_samples(path, view, to_data_space(view, x), 8, plot_title(spec, view));
   trainer.model().train();
   return path;
 }

@@ -8,7 +8,7 @@
 # and prints where everything is. About 10 minutes on 2 CPU cores, build included.
 #
 #   scripts/run.sh            the main job, into runs/main-job
-#   scripts/run.sh --2d       the 2-D demo (two moons, an MLP), into runs/demo-2d: < 1 minute
+#   scripts/run.sh --2d       the 2-D demo (8 Gaussians, an MLP), into runs/demo-2d: < 1 minute
 #   scripts/run.sh --out DIR  another run folder
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,9 +39,9 @@ if [[ "$mode" == 2d ]]; then
   run="${out:-runs/demo-2d}"
   # The MLP is tiny: one thread is faster than two (no synchronisation per op).
   export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
-  "$kiln" train --config configs/moons-quick.json --out "$run" --overwrite
+  "$kiln" train --config configs/gaussians8-quick.json --out "$run" --overwrite
   "$kiln" sample "$run" --sampler ddpm --steps 0 --trajectory
-  "$kiln" eval "$run" --bpd-images 64
+  "$kiln" eval "$run" --sampler ddpm --steps 0 --bpd-images 64
   echo
   echo "[$(elapsed)] the 2-D demo is in $run/:"
   echo "  samples.png     2000 samples (blue) over the data (grey)"
