@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "program/commands.h"
+#include "program/common.h"
 #include "tensor/backend.h"
 
 namespace kiln::program {
@@ -11,7 +12,9 @@ namespace kiln::program {
 void add_info_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "info", "Print kiln's version, how it was built, and the devices it can use.");
-  cmd->callback([] {
+  auto device = std::make_shared<std::string>("cpu");
+  add_device_option(cmd, *device);
+  cmd->callback([device] {
     std::printf("kiln %s\n", KILN_VERSION);
 #ifdef NDEBUG
     std::printf("build: release (-O3%s)\n", KILN_NATIVE_FLAG);
@@ -25,6 +28,7 @@ void add_info_command(CLI::App& app) {
     for (int i = 0; i < n; ++i) std::printf("  cuda:%d  %s\n", i, cuda::device_name(i).c_str());
     if (cuda::built_with_cuda() && n == 0)
       std::printf("  (no usable GPU or driver found: --device cuda is unavailable here)\n");
+    (void)parse_device(*device);  // --device cuda where there is none: say why
   });
 }
 

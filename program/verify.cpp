@@ -8,6 +8,7 @@
 
 #include "diffusion/verify.h"
 #include "program/commands.h"
+#include "program/common.h"
 #include "tensor/error.h"
 
 namespace kiln::program {
@@ -42,9 +43,11 @@ std::string fit(const std::string& text, size_t width) {
 struct VerifyOptions {
   std::vector<std::string> only;
   bool json = false;
+  std::string device = "cpu";
 };
 
 void run_verify(const VerifyOptions& opt) {
+  (void)parse_device(opt.device);  // the checks themselves run in float64 on the CPU
   using Clock = std::chrono::steady_clock;
   std::vector<diffusion::Check> checks;
   for (const auto& c : diffusion::all_checks()) {
@@ -104,6 +107,7 @@ void add_verify_command(CLI::App& app) {
   cmd->add_option("--only", opt->only, "Run only these checks, e.g. --only V6 --only V11")
       ->expected(1, -1);
   cmd->add_flag("--json", opt->json, "Print the results as JSON instead of a table");
+  add_device_option(cmd, opt->device);
   cmd->callback([opt] { run_verify(*opt); });
 }
 

@@ -2,31 +2,16 @@
 // status (non-zero on any failure or on an unknown check).
 #include <doctest/doctest.h>
 
-#include <array>
-#include <cstdio>
-#include <memory>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
+#include "program/run_kiln.h"
+
 namespace {
 
-struct Run {
-  int status = -1;
-  std::string out;
-};
-
-Run run(const std::string& args) {
-  const std::string cmd = std::string(KILN_EXE) + " " + args + " 2>&1";
-  Run r;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::array<char, 4096> buf{};
-  while (fgets(buf.data(), buf.size(), pipe)) r.out += buf.data();
-  const int status = pclose(pipe);
-  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
-}
+using kiln_test::Run;
+Run run(const std::string& args) { return kiln_test::run_kiln(args); }
 
 }  // namespace
 
