@@ -2,7 +2,7 @@
 # The README's main-job command. On a fresh Debian/Ubuntu machine it installs what is
 # missing, builds the kiln program, and then
 #   trains a small DDPM (configs/shapes-quick.json) on the built-in "shapes" images,
-#   samples 64 images with DDIM and the denoising trajectory of a few,
+#   samples 64 images (DDPM, 100 respaced steps) and the denoising trajectory of a few,
 #   evaluates: bits/dim of held-out images (E21) and how many samples a classifier
 #   trained with kiln recognises as a circle, square or triangle (E34, E36),
 # and prints where everything is. About 10 minutes on 2 CPU cores, build included.
@@ -31,8 +31,7 @@ scripts/build.sh --target kiln-program
 kiln=build/kiln
 echo "[$(elapsed)] built $kiln"
 
-# OpenMP threads that spin while waiting turn a busy machine into a crawl; waiting
-# passively costs little on an idle one.
+# Idle OpenMP threads sleep instead of spinning: Note [OpenMP wait policy] in CMakeLists.txt.
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 
 if [[ "$mode" == 2d ]]; then
@@ -53,12 +52,12 @@ fi
 run="${out:-runs/main-job}"
 "$kiln" train --config configs/shapes-quick.json --out "$run" --overwrite
 echo "[$(elapsed)] trained"
-"$kiln" sample "$run" --sampler ddim --steps 50 --trajectory
+"$kiln" sample "$run" --sampler ddpm --sigma small --steps 100 --trajectory
 echo "[$(elapsed)] sampled"
-"$kiln" eval "$run" --sampler ddim --steps 50 --bpd-images 8
+"$kiln" eval "$run" --sampler ddpm --sigma small --steps 100 --bpd-images 8
 echo
 echo "[$(elapsed)] the main job is done. In $run/:"
-echo "  samples.png     64 samples (DDIM, 50 steps, EMA weights)"
+echo "  samples.png     64 samples (DDPM over 100 respaced steps, EMA weights)"
 echo "  trajectory.png  x_T ... x_0 of 4 samples, with the predicted x0 under each x_t"
 echo "  loss.png        the training loss (metrics.jsonl has the numbers)"
 echo "  eval.json       bits/dim and sample quality (share recognised, Frechet distance, KID)"
