@@ -31,9 +31,6 @@ scripts/build.sh --target kiln-program
 kiln=build/kiln
 echo "[$(elapsed)] built $kiln"
 
-# Idle OpenMP threads sleep instead of spinning: Note [OpenMP wait policy] in CMakeLists.txt.
-export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
-
 if [[ "$mode" == 2d ]]; then
   run="${out:-runs/demo-2d}"
   # The MLP is tiny: one thread is faster than two (no synchronisation per op).
