@@ -3,12 +3,11 @@
 // load with the right values, and missing, truncated and malformed files throw errors
 // that name the file and what is wrong.
 #include <doctest/doctest.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <filesystem>
-#include <fstream>
 
+#include "common/temp_dir.h"
 #include "data/files.h"
 #include "data/image.h"
 #include "kiln.h"
@@ -24,29 +23,11 @@
 using namespace kiln;
 using namespace kiln::data;
 namespace fs = std::filesystem;
+using kiln_test::read_bytes;
+using kiln_test::write_bytes;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() / fmt::format("kiln_data_files_{}_{}", ::getpid(), counter++);
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  fs::path operator/(const std::string& name) const { return path / name; }
-};
-
-void write_bytes(const fs::path& p, const std::string& bytes) {
-  std::ofstream out(p, std::ios::binary);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
-std::string read_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
 void write_gz(const fs::path& p, const std::string& bytes) {
   gzFile f = gzopen(p.c_str(), "wb");
   REQUIRE(f != nullptr);
@@ -98,7 +79,7 @@ void expect_error(F&& f, std::initializer_list<std::string> parts) {
 }  // namespace
 
 TEST_CASE("mnist: plain IDX files load with the right values") {
-  TempDir dir;
+  kiln_test::TempDir dir{"kiln_data_files"};
   write_bytes(dir / "img", idx_images(5, 4, 3));
   write_bytes(dir / "lab", idx_labels(5));
   const Dataset d = load_mnist(dir / "img", dir / "lab");
@@ -114,7 +95,7 @@ TEST_CASE("mnist: plain IDX files load with the right values") {
 }
 
 TEST_CASE("mnist: .gz files (and the standard names in a folder) load alike") {
-  TempDir dir;
+  kiln_test::TempDir dir{"kiln_data_files"};
   write_gz(dir / "train-images-idx3-ubyte.gz", idx_images(7, 28, 28));
   write_gz(dir / "train-labels-idx1-ubyte.gz", idx_labels(7));
   write_bytes(dir / "t10k-images-idx3-ubyte", idx_images(3, 28, 28));
@@ -132,7 +113,7 @@ TEST_CASE("mnist: .gz files (and the standard names in a folder) load alike") {
 }
 
 TEST_CASE("mnist: missing, truncated and malformed files name the file and the problem") {
-  TempDir dir;
+  kiln_test::TempDir dir{"kiln_data_files"};
   const std::string img = idx_images(5, 4, 3), lab = idx_labels(5);
   write_bytes(dir / "img", img);
   write_bytes(dir / "lab", lab);
@@ -180,7 +161,7 @@ TEST_CASE("mnist: missing, truncated and malformed files name the file and the p
 }
 
 TEST_CASE("cifar10: binary batches load with the right layout, labels and classes") {
-  TempDir dir;
+  kiln_test::TempDir dir{"kiln_data_files"};
   write_bytes(dir / "a.bin", cifar_records(3));
   write_bytes(dir / "b.bin", cifar_records(2, 3));
   const Dataset d = load_cifar10({dir / "a.bin", dir / "b.bin"});
@@ -200,7 +181,7 @@ TEST_CASE("cifar10: binary batches load with the right layout, labels and classe
 }
 
 TEST_CASE("cifar10: truncated and malformed batches name the file and the problem") {
-  TempDir dir;
+  kiln_test::TempDir dir{"kiln_data_files"};
   const std::string good = cifar_records(3);
   write_bytes(dir / "cut.bin", good.substr(0, 2 * 3073 + 100));
   expect_error([&] { load_cifar10({dir / "cut.bin"}); },
@@ -215,7 +196,7 @@ TEST_CASE("cifar10: truncated and malformed batches name the file and the proble
 }
 
 TEST_CASE("image folder: classes from sub-folders, resize and centre crop, errors") {
-  TempDir dir;
+  kiln_test::TempDir dir{"kiln_data_files"};
   fs::create_directories(dir / "cats");
   fs::create_directories(dir / "dogs");
   // A 40 × 20 image: left half red, right half blue.
@@ -248,7 +229,7 @@ TEST_CASE("image folder: classes from sub-folders, resize and centre crop, error
   CHECK(load_image_folder(dir.path, 5, 1).images.shape() == Shape{3, 1, 5, 5});
 
   // A flat folder: every label 0, no classes.
-  TempDir flat;
+  kiln_test::TempDir flat{"kiln_data_files"};
   save_png(flat / "a.png", Tensor::full({3, 4, 4}, 0.5));
   const Dataset f = load_image_folder(flat.path, 4);
   CHECK(f.images.shape() == Shape{1, 3, 4, 4});
@@ -258,7 +239,7 @@ TEST_CASE("image folder: classes from sub-folders, resize and centre crop, error
   write_bytes(dir / "dogs" / "fake.png", "this is text pretending to be a PNG");
   expect_error([&] { load_image_folder(dir.path, 8); },
                {(dir / "dogs" / "fake.png").string(), "not an image"});
-  TempDir empty;
+  kiln_test::TempDir empty{"kiln_data_files"};
   expect_error([&] { load_image_folder(empty.path, 8); }, {empty.path.string(), "no PNG"});
   expect_error([&] { load_image_folder(empty / "missing", 8); }, {"missing", "does not exist"});
 }

@@ -2,11 +2,10 @@
 // layout, atomic writes that leave an existing file intact when writing fails,
 // torchvision's make_grid layout, and plots of the expected size that draw something.
 #include <doctest/doctest.h>
-#include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 
+#include "common/temp_dir.h"
 #include "data/image.h"
 #include "data/plot.h"
 #include "kiln.h"
@@ -14,29 +13,11 @@
 using namespace kiln;
 using namespace kiln::data;
 namespace fs = std::filesystem;
+using kiln_test::read_bytes;
+using kiln_test::write_bytes;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() / fmt::format("kiln_data_image_{}_{}", ::getpid(), counter++);
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  fs::path operator/(const std::string& name) const { return path / name; }
-};
-
-std::string read_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-void write_bytes(const fs::path& p, const std::string& bytes) {
-  std::ofstream out(p, std::ios::binary);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 
 double max_abs_diff(const Tensor& a, const Tensor& b) {
   REQUIRE(a.shape() == b.shape());
@@ -59,7 +40,7 @@ std::string error_of(F&& f) {
 }  // namespace
 
 TEST_CASE("png: save then load_image round trips within 1/255") {
-  TempDir dir;
+  kiln_test::TempDir dir{"kiln_data_image"};
   Generator gen(3);
   const Tensor rgb = Tensor::rand({3, 17, 23}, {}, &gen);
   save_png(dir / "rgb.png", rgb);
@@ -95,7 +76,7 @@ TEST_CASE("png: save then load_image round trips within 1/255") {
 }
 
 TEST_CASE("png: bad shapes and failed writes throw naming the file and leave it intact") {
-  TempDir dir;
+  kiln_test::TempDir dir{"kiln_data_image"};
   const fs::path keep = dir / "keep.png";
   save_png(keep, Tensor::full({3, 4, 4}, 0.25));
   const std::string before = read_bytes(keep);
@@ -130,7 +111,7 @@ TEST_CASE("png: bad shapes and failed writes throw naming the file and leave it 
 }
 
 TEST_CASE("load_image: missing files and non-images name the file") {
-  TempDir dir;
+  kiln_test::TempDir dir{"kiln_data_image"};
   std::string msg = error_of([&] { load_image(dir / "missing.png"); });
   CHECK(msg.find((dir / "missing.png").string()) != std::string::npos);
   CHECK(msg.find("cannot open") != std::string::npos);
@@ -168,13 +149,13 @@ TEST_CASE("make_grid: torchvision's layout") {
   // One image is returned as it is.
   CHECK(make_grid(Tensor::ones({1, 3, 4, 5})).shape() == Shape{3, 4, 5});
   CHECK_THROWS_AS(make_grid(Tensor::zeros({4, 4})), Error);
-  TempDir dir;
+  kiln_test::TempDir dir{"kiln_data_image"};
   save_grid(dir / "grid.png", x, 2, 1);
   CHECK(load_image(dir / "grid.png").shape() == Shape{3, 16, 11});
 }
 
 TEST_CASE("plot: line plots and scatter plots of the expected size that draw something") {
-  TempDir dir;
+  kiln_test::TempDir dir{"kiln_data_image"};
   Series a{.name = "train loss", .x = {}, .y = {}};
   Series b{.name = "val loss", .x = {}, .y = {}};
   for (int i = 0; i < 200; ++i) {

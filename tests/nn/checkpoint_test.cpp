@@ -3,43 +3,22 @@
 // file (missing, truncated, malformed JSON, bad offsets, unknown dtype) and for a
 // checkpoint that does not fit the model (wrong shape, missing tensors).
 #include <doctest/doctest.h>
-#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "common/temp_dir.h"
 #include "kiln.h"
 
 using namespace kiln;
 namespace fs = std::filesystem;
+using kiln_test::read_bytes;
+using kiln_test::write_bytes;
 using nlohmann::json;
 
 namespace {
 
-// A fresh directory per test case, removed afterwards.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           fmt::format("kiln_nn_ckpt_{}_{}", ::getpid(), counter++);
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  fs::path operator/(const std::string& name) const { return path / name; }
-};
-
-std::string read_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), {}};
-}
-void write_bytes(const fs::path& p, const std::string& bytes) {
-  std::ofstream out(p, std::ios::binary);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-}
 // A file with the given header text and data section (length prefix written here).
 void write_raw(const fs::path& p, const std::string& header, const std::string& data) {
   std::string bytes(8, '\0');
@@ -73,7 +52,7 @@ std::map<std::string, Tensor> sample_tensors() {
 }  // namespace
 
 TEST_CASE("checkpoint: safetensors round trip is bit-exact, with metadata") {
-  TempDir dir;
+  kiln_test::TempDir dir{"kiln_nn_ckpt"};
   const auto tensors = sample_tensors();
   const std::map<std::string, std::string> meta{{"format", "pt"}, {"note", "héllo \"quoted\""}};
   nn::save_safetensors(dir / "a.safetensors", tensors, meta);
@@ -90,7 +69,7 @@ TEST_CASE("checkpoint: safetensors round trip is bit-exact, with metadata") {
 }
 
 TEST_CASE("checkpoint: the header parses independently of the writer") {
-  TempDir dir;
+  kiln_test::TempDir dir{"kiln_nn_ckpt"};
   const auto tensors = sample_tensors();
   nn::save_safetensors(dir / "a.safetensors", tensors, {{"k", "v"}});
   const std::string bytes = read_bytes(dir / "a.safetensors");
@@ -130,7 +109,7 @@ TEST_CASE("checkpoint: the header parses independently of the writer") {
 }
 
 TEST_CASE("checkpoint: saves are atomic and leave no temporary files") {
-  TempDir dir;
+  kiln_test::TempDir dir{"kiln_nn_ckpt"};
   const fs::path p = dir / "model.safetensors";
   nn::save_safetensors(p, {{"a", Tensor::ones({2})}});
   const std::string before = read_bytes(p);
@@ -157,7 +136,7 @@ TEST_CASE("checkpoint: saves are atomic and leave no temporary files") {
 }
 
 TEST_CASE("checkpoint: missing and truncated files are clear errors") {
-  TempDir dir;
+  kiln_test::TempDir dir{"kiln_nn_ckpt"};
   const fs::path p = dir / "t.safetensors";
   CHECK_THROWS_WITH_AS(nn::load_safetensors(dir / "nope.safetensors"),
                        doctest::Contains("nope.safetensors': no such file"), Error);
@@ -179,7 +158,7 @@ TEST_CASE("checkpoint: missing and truncated files are clear errors") {
 }
 
 TEST_CASE("checkpoint: malformed headers name the file and what is wrong") {
-  TempDir dir;
+  kiln_test::TempDir dir{"kiln_nn_ckpt"};
   const fs::path p = dir / "bad.safetensors";
   const std::string data16(16, '\0');
   auto expect = [&](const std::string& header, const std::string& data, const char* message) {
@@ -252,7 +231,7 @@ void train_step(Net& net, optim::Optimizer& opt, nn::EMA& ema, Generator& gen) {
 }  // namespace
 
 TEST_CASE("checkpoint: model + optimizer + EMA + step + RNG resume bit-exactly") {
-  TempDir dir;
+  kiln_test::TempDir dir{"kiln_nn_ckpt"};
   manual_seed(3);
   Net a;
   optim::AdamW opt_a(a.parameters(), 1e-2);
@@ -298,7 +277,7 @@ TEST_CASE("checkpoint: model + optimizer + EMA + step + RNG resume bit-exactly")
 }
 
 TEST_CASE("checkpoint: a checkpoint that does not fit says exactly what differs") {
-  TempDir dir;
+  kiln_test::TempDir dir{"kiln_nn_ckpt"};
   Net a;
   optim::Adam opt(a.parameters(), 1e-3);
   nn::Checkpoint{.model = &a, .optimizer = &opt}.save(dir / "c.safetensors", 10);
