@@ -343,7 +343,7 @@ void validate(const RunConfig& c, const std::string& where) {
   if (!(c.weight_decay >= 0)) fail("{}: \"weight_decay\" must be >= 0, got {}", where, c.weight_decay);
   if (!(c.ema_decay >= 0 && c.ema_decay < 1))
     fail("{}: \"ema_decay\" must lie in [0, 1), got {}", where, c.ema_decay);
-  if (c.lr_schedule == "cosine" && c.steps <= c.warmup)
+  if (c.lr_schedule == "cosine" && c.steps > 0 && c.steps <= c.warmup)  // 0: untrained
     fail("{}: the cosine learning-rate schedule needs \"steps\" ({}) > \"warmup\" ({})", where,
          c.steps, c.warmup);
   if (c.preview_steps > c.timesteps && !keras)
@@ -410,7 +410,8 @@ diffusion::TrainerOptions trainer_options(const RunConfig& c) {
           .lr = c.lr,
           .weight_decay = c.weight_decay,
           .warmup = c.warmup,
-          .lr_schedule = c.lr_schedule,
+          // --steps 0 saves the untrained model: no step ever asks for a learning rate.
+          .lr_schedule = c.steps == 0 ? "constant" : c.lr_schedule,
           .total_steps = c.steps,
           .grad_clip = c.grad_clip,
           .ema_decay = c.ema_decay,

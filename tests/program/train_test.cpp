@@ -89,6 +89,23 @@ TEST_CASE("kiln train writes a run folder: config, metrics, loss curve, previews
   CHECK(run_kiln("train " + kTiny + " --steps 1 --overwrite --out " + tmp / "run").status == 0);
 }
 
+TEST_CASE("kiln train --steps 0 saves the untrained model, whatever the learning-rate schedule") {
+  // The baseline of `kiln eval` (an untrained model must score worse than a trained one);
+  // the main job's config has a cosine schedule with 100 warm-up steps.
+  TempDir tmp("untrained");
+  const auto r = run_kiln("train " + kTiny + " --lr-schedule cosine --warmup 100 --steps 0 --out " +
+                          tmp / "run");
+  INFO(r.out);
+  REQUIRE(r.status == 0);
+  const auto f = kiln::nn::load_safetensors(tmp.path / "run" / "checkpoint.safetensors");
+  CHECK(f.metadata.at("kiln.step") == "0");
+  // Steps > 0 still need the warm-up to end before the cosine decay does.
+  const auto bad = run_kiln("train " + kTiny + " --lr-schedule cosine --warmup 100 --steps 50 --out " +
+                            tmp / "bad");
+  CHECK(bad.status != 0);
+  CHECK(bad.has("needs \"steps\" (50) > \"warmup\" (100)"));
+}
+
 TEST_CASE("kiln train: the config round-trips through JSON (file, run folder, checkpoint)") {
   TempDir tmp("config");
   const auto printed = run_kiln("train " + kTiny + " --steps 3 --print-config");
